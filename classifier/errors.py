@@ -1,0 +1,55 @@
+"""Errors of the classifier package; ``str()`` of each is a user-safe sentence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dishlens.errors import DishLensError
+
+
+class ClassifierError(DishLensError):
+    """Base class for classifier errors."""
+
+
+# ---------------------------------------------------------------------------------------------
+# MODEL ARTIFACT ERRORS
+
+
+class ModelArtifactError(ClassifierError, ValueError):
+    """A model directory is missing, corrupt or inconsistent; ``path`` names the file."""
+
+    def __init__(self, message: str, path: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class ModelNotFoundError(ModelArtifactError, FileNotFoundError):
+    """The model directory, or a file it needs, does not exist."""
+
+
+class ChecksumMismatchError(ModelArtifactError):
+    """The weights file does not have the SHA-256 its card records."""
+
+
+class LabelMismatchError(ModelArtifactError):
+    """``labels.json`` does not match the number of outputs the weights have."""
+
+
+class ModelDownloadError(ClassifierError, OSError):
+    """A model could not be downloaded from S3."""
+
+
+# ---------------------------------------------------------------------------------------------
+# INPUT AND OPTION ERRORS
+
+
+class UnknownArchitectureError(ClassifierError, ValueError):
+    """An architecture name that DishLens cannot build."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.name = name
+        super().__init__(f"Unknown architecture {name!r}; choose one of: {', '.join(known)}.")
+
+
+class DatasetError(ClassifierError, ValueError):
+    """A training or evaluation folder is not in Food-101 layout."""

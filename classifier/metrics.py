@@ -1,0 +1,82 @@
+"""Model-agnostic measurements: top-k accuracy, calibration, temperature, OOD scores."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, k: int) -> float:
+    k = min(k, logits.shape[1])
+    hits = logits.topk(k, dim=1).indices.eq(targets[:, None]).any(dim=1)
+    return hits.float().mean().item()
+
+
+def per_class_accuracy(logits: torch.Tensor, targets: torch.Tensor, n_classes: int) -> list[float]:
+    correct = logits.argmax(1).eq(targets)
+    return [
+        correct[targets == c].float().mean().item() if (targets == c).any() else float("nan")
+        for c in range(n_classes)
+    ]
+
+
+def expected_calibration_error(probs: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
+    """ECE with equal-width confidence bins (Guo et al., 2017)."""
+    confidence, predicted = probs.max(dim=1)
+    correct = predicted.eq(targets).float()
+    edges = torch.linspace(0, 1, bins + 1)
+    ece = torch.zeros(())
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        in_bin = (confidence > low) & (confidence <= high)
+        if in_bin.any():
+            gap = (confidence[in_bin].mean() - correct[in_bin].mean()).abs()
+            ece += gap * in_bin.float().mean()
+    return ece.item()
+
+
+def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """The single temperature that minimises the negative log-likelihood (temperature scaling)."""
+    log_t = torch.zeros((), requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), targets)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.exp().item())
+
+
+def confusion_matrix(logits: torch.Tensor, targets: torch.Tensor, n_classes: int) -> torch.Tensor:
+    flat = targets * n_classes + logits.argmax(1)
+    return torch.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+class MahalanobisScorer:
+    """Feature-space out-of-distribution score (Lee et al., 2018, "A Simple Unified Framework for
+    Detecting Out-of-Distribution Samples"): the distance from a photo's pooled features to the
+    nearest class mean under one shared covariance, fitted on the training set. Larger means
+    less like any dish the model was trained on."""
+
+    def __init__(self, means: torch.Tensor, precision: torch.Tensor) -> None:
+        self.means = means.float()
+        self.precision = precision.float()
+
+    @classmethod
+    def fit(
+        cls, features: torch.Tensor, targets: torch.Tensor, n_classes: int, shrinkage: float = 0.1
+    ) -> MahalanobisScorer:
+        features = features.double()
+        means = torch.stack([features[targets == c].mean(0) for c in range(n_classes)])
+        centred = features - means[targets]
+        covariance = centred.T @ centred / len(features)
+        scale = covariance.diagonal().mean()
+        covariance = (1 - shrinkage) * covariance + shrinkage * scale * torch.eye(len(covariance))
+        return cls(means.float(), torch.linalg.inv(covariance).float())
+
+    def score(self, features: torch.Tensor) -> torch.Tensor:
+        diff = features.float()[:, None, :] - self.means[None, :, :]  # (N, C, D)
+        distances = torch.einsum("ncd,de,nce->nc", diff, self.precision, diff)
+        return distances.min(dim=1).values

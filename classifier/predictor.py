@@ -1,0 +1,135 @@
+"""The in-process classifier that the app, the API and the CLIs call."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from classifier.artifact import fetch_s3_model, load_artifact
+from classifier.metrics import MahalanobisScorer
+from classifier.model import FoodNet, fuse_for_inference
+from classifier.presets import EvalPreset
+from dishlens.settings import Settings, load_settings
+
+Status = Literal["confident", "unsure", "not_food"]
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "food10-lite0"
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DishScore:
+    label: str
+    display_name: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the classifier says about one photo.
+
+    ``status`` is ``"confident"``, ``"unsure"`` (the top probability is below the threshold
+    chosen on validation data) or ``"not_food"`` (the photo's features are far from every dish
+    the model knows). ``top`` is sorted from most to least likely.
+    """
+
+    status: Status
+    top: list[DishScore]
+    ood_score: float
+    latency_ms: float = field(default=0.0, compare=False)
+
+    @property
+    def best(self) -> DishScore:
+        return self.top[0]
+
+
+class Classifier:
+    """A loaded model; ``predict`` is safe to call from several threads at once."""
+
+    def __init__(
+        self, model: FoodNet, scorer: MahalanobisScorer, labels: dict[str, str], card: dict
+    ) -> None:
+        self._model = fuse_for_inference(model).to(memory_format=torch.channels_last)
+        self._scorer = scorer
+        self._labels = list(labels)
+        self._display = labels
+        self._preset = EvalPreset.from_card(card)
+        self._temperature = float(card["temperature"])
+        self._unsure_below = float(card["thresholds"]["unsure_probability"])
+        self._not_food_above = float(card["thresholds"]["not_food_score"])
+        self.card: dict[str, Any] = card
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Label -> display name, in the model's output order."""
+        return dict(self._display)
+
+    @property
+    def name(self) -> str:
+        return f"{self.card['name']}@{self.card['version']}"
+
+    def predict(self, image: Image.Image, top_k: int = 3) -> Prediction:
+        return self.predict_batch([image], top_k=top_k)[0]
+
+    def predict_batch(self, images: list[Image.Image], top_k: int = 3) -> list[Prediction]:
+        started = time.perf_counter()
+        batch = torch.stack([self._preset(image) for image in images])
+        with torch.inference_mode():
+            features = self._model.features(batch.contiguous(memory_format=torch.channels_last))
+            probs = F.softmax(self._model.head(features) / self._temperature, dim=1)
+            ood = self._scorer.score(features)
+        latency_ms = (time.perf_counter() - started) * 1000 / len(images)
+        k = min(top_k, len(self._labels))
+        values, indices = probs.topk(k, dim=1)
+        predictions = []
+        for row_values, row_indices, score in zip(values, indices, ood, strict=True):
+            top = [DishScore(self._labels[i], self._display[self._labels[i]], float(p))
+                   for p, i in zip(row_values.tolist(), row_indices.tolist(), strict=True)]
+            predictions.append(Prediction(self._status(top[0].probability, float(score)), top,
+                                          float(score), latency_ms))
+        return predictions
+
+    def _status(self, top_probability: float, ood_score: float) -> Status:
+        if ood_score > self._not_food_above:
+            return "not_food"
+        if top_probability < self._unsure_below:
+            return "unsure"
+        return "confident"
+
+
+def resolve_model_dir(uri: str | None, settings: Settings) -> Path:
+    """A local model directory for ``uri`` (or the ``MODEL_URI`` setting, or the bundled model)."""
+    uri = uri or settings.model_uri
+    if not uri:
+        return DEFAULT_MODEL_DIR
+    if uri.startswith("s3://"):
+        return fetch_s3_model(uri, settings.model_cache_dir)
+    return Path(uri).expanduser()
+
+
+def load_classifier(uri: str | None = None, *, settings: Settings | None = None) -> Classifier:
+    """Load, verify and prepare a model for inference.
+
+    Args:
+        uri: a model directory or ``s3://bucket/prefix/``; default: the ``MODEL_URI`` setting,
+            else the model bundled under ``models/``.
+
+    Raises:
+        ModelArtifactError: the model is missing, corrupt, truncated or inconsistent.
+        ModelDownloadError: an S3 model could not be downloaded.
+    """
+    settings = settings or load_settings()
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    started = time.perf_counter()
+    model_dir = resolve_model_dir(uri, settings)
+    classifier = Classifier(*load_artifact(model_dir))
+    logger.info("model loaded name=%s dishes=%d seconds=%.2f", classifier.name,
+                len(classifier.labels), time.perf_counter() - started)
+    return classifier

@@ -1,0 +1,337 @@
+"""Fine-tune EfficientNet-Lite on a Food-101-layout folder and write a model artifact.
+
+    python -m classifier.train --data ../shared/data/food-mnist --out runs/food10
+
+Each epoch ends with a checkpoint (``OUT/checkpoint.pt``); ``--resume`` continues from it. After
+the last epoch the script calibrates on the validation split (temperature, thresholds), fits the
+not-food detector on the training split and writes ``model.safetensors``, ``labels.json`` and
+``card.json`` into ``OUT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import random
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from classifier.artifact import display_name, save_artifact
+from classifier.data import FoodDataset, resolve_data_root
+from classifier.metrics import (
+    MahalanobisScorer,
+    expected_calibration_error,
+    fit_temperature,
+    per_class_accuracy,
+    topk_accuracy,
+)
+from classifier.model import ARCHITECTURES, TRUNK_BLOCKS, FoodNet, build_model, freeze_trunk
+from classifier.presets import MEAN, STD, EvalPreset, TrainPreset
+from dishlens.settings import load_settings
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def eval_preset(args: argparse.Namespace) -> EvalPreset:
+    return EvalPreset(crop_size=args.val_crop_size, resize_size=args.val_resize_size,
+                      squeeze_size=args.squeeze_size)
+
+
+def make_loader(dataset: FoodDataset, args: argparse.Namespace, *, shuffle: bool) -> DataLoader:
+    generator = torch.Generator().manual_seed(args.seed)
+    return DataLoader(dataset, batch_size=args.batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=args.workers, persistent_workers=args.workers > 0,
+                      worker_init_fn=lambda worker: set_seed(args.seed + worker))
+
+
+def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, args) -> float:
+    model.train()
+    total_loss, seen = 0.0, 0
+    progress = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
+    for images, targets in progress:
+        images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
+        loss = criterion(model(images), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total_loss += loss.item() * len(targets)
+        seen += len(targets)
+        progress.set_postfix(loss=f"{total_loss / seen:.3f}")
+    return total_loss / seen
+
+
+@torch.no_grad()
+def collect_outputs(
+    model: FoodNet, loader: DataLoader, device: torch.device, desc: str = "eval"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(logits, pooled_features, targets)`` for a whole loader, on the CPU."""
+    model.eval()
+    logits, features, targets = [], [], []
+    for images, batch_targets in tqdm(loader, desc=desc, unit="batch", leave=False):
+        images = images.to(device, memory_format=torch.channels_last)
+        batch_features = model.features(images)
+        logits.append(model.head(batch_features).float().cpu())
+        features.append(batch_features.float().cpu())
+        targets.append(batch_targets)
+    return torch.cat(logits), torch.cat(features), torch.cat(targets)
+
+
+def choose_thresholds(
+    probs: torch.Tensor,
+    ood_scores: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    not_food_rate: float,
+    confident_precision: float,
+    max_flagged: float,
+) -> dict[str, float]:
+    """Pick the not-food and unsure thresholds on validation data.
+
+    ``not_food``: the OOD score that flags ``not_food_rate`` of the validation photos.
+    ``unsure``: the lowest top-probability threshold at which the remaining confident answers are
+    right ``confident_precision`` of the time, capped so at most ``max_flagged`` of the
+    validation photos end up flagged (unsure or not food).
+    """
+    ood_threshold = float(torch.quantile(ood_scores, 1 - not_food_rate))
+    kept = ood_scores <= ood_threshold
+    confidence, predicted = probs.max(1)
+    correct = predicted.eq(targets)
+    candidates = torch.sort(confidence[kept]).values
+    cap_index = int(max_flagged * len(probs)) - int((~kept).sum())
+    unsure_threshold = 0.0
+    for i, threshold in enumerate(candidates.tolist()):
+        if i > max(cap_index, 0):
+            break
+        unsure_threshold = threshold
+        confident = kept & (confidence >= threshold)
+        if correct[confident].float().mean() >= confident_precision:
+            break
+    return {"not_food_score": ood_threshold, "unsure_probability": unsure_threshold}
+
+
+def status_counts(probs, ood_scores, thresholds) -> dict[str, float]:
+    not_food = ood_scores > thresholds["not_food_score"]
+    unsure = ~not_food & (probs.max(1).values < thresholds["unsure_probability"])
+    return {"not_food": not_food.float().mean().item(), "unsure": unsure.float().mean().item()}
+
+
+def crossfit_ece(logits: torch.Tensor, targets: torch.Tensor, seed: int = 0) -> float:
+    """ECE with the temperature fitted on one half of the data and measured on the other."""
+    order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(seed))
+    halves = order[: len(order) // 2], order[len(order) // 2 :]
+    eces = []
+    for fit, held_out in (halves, halves[::-1]):
+        t = fit_temperature(logits[fit], targets[fit])
+        eces.append(expected_calibration_error(F.softmax(logits[held_out] / t, 1), targets[held_out]))
+    return sum(eces) / 2
+
+
+def measure(logits: torch.Tensor, targets: torch.Tensor, classes: list[str], temperature: float):
+    probs = F.softmax(logits / temperature, dim=1)
+    return {
+        "top1": topk_accuracy(logits, targets, 1),
+        "top3": topk_accuracy(logits, targets, 3),
+        "top5": topk_accuracy(logits, targets, 5),
+        "ece_before_temperature": expected_calibration_error(F.softmax(logits, 1), targets),
+        "ece": expected_calibration_error(probs, targets),
+        "ece_crossfit": crossfit_ece(logits, targets),
+        "per_class_accuracy": dict(zip(classes, per_class_accuracy(logits, targets, len(classes)),
+                                       strict=True)),
+    }
+
+
+def code_version() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def build_card(args, classes, train_set, val_set, metrics, temperature, thresholds, val_flagged):
+    return {
+        "name": args.name,
+        "version": datetime.date.today().isoformat(),
+        "architecture": args.arch,
+        "num_classes": len(classes),
+        "input_size": args.val_crop_size,
+        "preprocessing": {
+            "squeeze_size": args.squeeze_size,
+            "resize_size": args.val_resize_size,
+            "crop_size": args.val_crop_size,
+            "normalisation": "(x - 127) / 128 on 0-255 RGB pixels",
+            "mean": list(MEAN),
+            "std": list(STD),
+        },
+        "training": {
+            "data": str(args.data),
+            "split": "train",
+            "images": len(train_set),
+            "recipe": {k: v for k, v in vars(args).items() if k not in {"data", "out"}},
+        },
+        "metrics": {"split": args.val_split, "images": len(val_set), **metrics,
+                    "flagged_share": val_flagged},
+        "temperature": temperature,
+        "thresholds": thresholds,
+        "not_food_detector": "Mahalanobis distance of pooled features to the nearest class "
+                             "mean, shared covariance fitted on the training split "
+                             "(Lee et al., 2018)",
+        "licence": "Weights fine-tuned from EfficientNet-Lite ImageNet weights (Apache-2.0) on "
+                   "Food-101 photos (research use; photos belong to their owners).",
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "code_version": code_version(),
+    }
+
+
+def finalize(model, args, classes, train_root, device) -> dict[str, Any]:
+    """Calibrate on val, fit the not-food detector on train, write the artifact."""
+    preset = eval_preset(args)
+    val_set = FoodDataset(train_root, args.val_split, preset, limit_per_class=args.limit_per_class)
+    train_plain = FoodDataset(train_root, "train", preset, limit_per_class=args.limit_per_class)
+    val_logits, val_features, val_targets = collect_outputs(
+        model, make_loader(val_set, args, shuffle=False), device, "val")
+    train_logits, train_features, train_targets = collect_outputs(
+        model, make_loader(train_plain, args, shuffle=False), device, "train features")
+    scorer = MahalanobisScorer.fit(train_features, train_targets, len(classes))
+    temperature = fit_temperature(val_logits, val_targets)
+    probs = F.softmax(val_logits / temperature, dim=1)
+    ood = scorer.score(val_features)
+    thresholds = choose_thresholds(probs, ood, val_targets, not_food_rate=args.not_food_rate,
+                                   confident_precision=args.confident_precision,
+                                   max_flagged=args.max_flagged)
+    metrics = measure(val_logits, val_targets, classes, temperature)
+    flagged = status_counts(probs, ood, thresholds)
+    card = build_card(args, classes, train_plain, val_set, metrics, temperature, thresholds, flagged)
+    labels = {label: display_name(label) for label in classes}
+    model.cpu()
+    return save_artifact(Path(args.out), model, scorer, labels, card)
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    set_seed(args.seed)
+    device = pick_device(args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    root = resolve_data_root(args.data, load_settings().model_cache_dir)
+    train_set = FoodDataset(root, "train", TrainPreset(crop_size=args.train_crop_size,
+                                                       squeeze_size=args.squeeze_size),
+                            limit_per_class=args.limit_per_class)
+    classes = train_set.classes
+    model = build_model(args.arch, len(classes), image_size=args.val_crop_size)
+    freeze_trunk(model, args.frozen_blocks)
+    model.to(device, memory_format=torch.channels_last)
+
+    head_params = list(model.head.parameters())
+    trunk_params = [p for n, p in model.named_parameters() if p.requires_grad and
+                    not n.startswith("head.")]
+    optimizer = torch.optim.AdamW([{"params": trunk_params, "lr": args.lr},
+                                   {"params": head_params, "lr": args.lr * args.head_lr_scale}],
+                                  weight_decay=args.weight_decay)
+    loader = make_loader(train_set, args, shuffle=True)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[args.lr, args.lr * args.head_lr_scale],
+        total_steps=args.epochs * len(loader), pct_start=args.warmup_fraction)
+    criterion = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+
+    start_epoch = 0
+    if args.resume and (out / CHECKPOINT).is_file():
+        checkpoint = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=False)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["lr_scheduler"])
+        start_epoch = checkpoint["epoch"] + 1
+        print(f"Resuming from {out / CHECKPOINT} at epoch {start_epoch + 1}.")
+
+    val_loader = make_loader(FoodDataset(root, args.val_split, eval_preset(args),
+                                         limit_per_class=args.limit_per_class), args, shuffle=False)
+    for epoch in range(start_epoch, args.epochs):
+        started = time.perf_counter()
+        loss = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, args)
+        logits, _, targets = collect_outputs(model, val_loader, device, "val")
+        print(f"epoch {epoch + 1}: loss {loss:.3f}, {args.val_split} top-1 "
+              f"{topk_accuracy(logits, targets, 1):.3f}, top-3 {topk_accuracy(logits, targets, 3):.3f}"
+              f" ({time.perf_counter() - started:.0f} s)", flush=True)
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "lr_scheduler": scheduler.state_dict(), "epoch": epoch, "args": vars(args),
+                    "classes": classes}, out / CHECKPOINT)
+
+    card = finalize(model, args, classes, root, device)
+    m = card["metrics"]
+    print(f"Wrote {out}: top-1 {m['top1']:.3f}, top-3 {m['top3']:.3f}, ECE {m['ece']:.3f} "
+          f"(T={card['temperature']:.2f}), flagged {m['flagged_share']}")
+    return card
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Fine-tune a DishLens classifier.",
+                                     add_help=add_help)
+    parser.add_argument("--data", required=True, help="Food-101-layout folder or s3:// prefix")
+    parser.add_argument("--out", required=True, help="directory for the checkpoint and artifact")
+    parser.add_argument("--name", default="dishlens-food", help="model name in the card")
+    parser.add_argument("--arch", default="efficientnet-lite0", choices=sorted(ARCHITECTURES),
+                        help="backbone (default: efficientnet-lite0)")
+    parser.add_argument("--epochs", type=int, default=15, help="epochs (default: 15)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak trunk learning rate "
+                        "(default: 1e-3)")
+    parser.add_argument("--head-lr-scale", type=float, default=5.0,
+                        help="head learning rate as a multiple of --lr (default: 5)")
+    parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay "
+                        "(default: 0.05)")
+    parser.add_argument("--warmup-fraction", type=float, default=0.15,
+                        help="share of steps spent warming up (default: 0.15)")
+    parser.add_argument("--label-smoothing", type=float, default=0.1,
+                        help="label smoothing (default: 0.1)")
+    parser.add_argument("--frozen-blocks", type=int, default=3, choices=range(TRUNK_BLOCKS + 1),
+                        metavar=f"0..{TRUNK_BLOCKS}",
+                        help="freeze the stem and this many MBConv blocks (default: 3)")
+    parser.add_argument("--train-crop-size", type=int, default=224,
+                        help="training crop (default: 224)")
+    parser.add_argument("--val-resize-size", type=int, default=256,
+                        help="evaluation resize of the shorter side (default: 256)")
+    parser.add_argument("--val-crop-size", type=int, default=224,
+                        help="evaluation centre crop = network input (default: 224)")
+    parser.add_argument("--squeeze-size", type=int, default=None,
+                        help="first squeeze every photo to N×N, as the data was made "
+                             "(default: off; use 64 for food101-64)")
+    parser.add_argument("--val-split", default="val", help="split for calibration (default: val)")
+    parser.add_argument("--not-food-rate", type=float, default=0.02,
+                        help="share of val photos the not-food threshold flags (default: 0.02)")
+    parser.add_argument("--confident-precision", type=float, default=0.97,
+                        help="accuracy wanted among confident val answers (default: 0.97)")
+    parser.add_argument("--max-flagged", type=float, default=0.045,
+                        help="most val photos flagged unsure or not food (default: 0.045)")
+    parser.add_argument("--limit-per-class", type=int, default=None,
+                        help="use only the first N photos of each dish (default: all)")
+    parser.add_argument("--workers", type=int, default=1, help="data-loading workers (default: 1)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUT/checkpoint.pt if it exists")
+    return parser
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())

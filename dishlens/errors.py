@@ -1,0 +1,20 @@
+"""The root of every error DishLens raises on purpose.
+
+Each package keeps its own ``errors.py`` with subclasses of :class:`DishLensError`.
+``str(error)`` is always a sentence a user can read and act on; technical detail lives in
+attributes and in the chained ``__cause__``.
+"""
+
+
+class DishLensError(Exception):
+    """Base class: ``str()`` is a user-safe message."""
+
+
+class SettingsError(DishLensError, ValueError):
+    """An environment variable holds a value DishLens cannot use."""
+
+    def __init__(self, name: str, value: str, expected: str) -> None:
+        self.name = name
+        self.value = value
+        self.expected = expected
+        super().__init__(f"The setting {name}={value!r} is not valid: expected {expected}.")

@@ -1,0 +1,177 @@
+"""Every DishLens setting, read from the environment in one place.
+
+Each field of :class:`Settings` is one environment variable (its upper-case name). Every field
+has a working default, so DishLens runs with no configuration at all: the bundled model,
+offline chat, feedback in a local folder. The README's settings table lists the same fields;
+``tests/dishlens/test_settings.py`` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dishlens.errors import SettingsError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _setting(default: Any, help: str, *, minimum: float | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "minimum": minimum})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed, validated settings; build one with :func:`load_settings`."""
+
+    # Classifier
+    model_uri: str | None = _setting(
+        None, "Model to load: a directory or `s3://bucket/prefix/`. Unset: the bundled model."
+    )
+    model_cache_dir: Path = _setting(
+        Path.home() / ".cache" / "dishlens" / "models",
+        "Where models downloaded from S3 are kept (checksum-verified).",
+    )
+    torch_threads: int = _setting(
+        0, "CPU threads for inference; 0 keeps PyTorch's own choice.", minimum=0
+    )
+    # Image intake
+    allow_private_urls: bool = _setting(
+        False,
+        "Fetch links that point at private, loopback or link-local addresses. Off: keep it off "
+        "in the cloud; turn on only for tests or an intranet you trust.",
+    )
+    max_image_mb: int = _setting(
+        10, "Largest photo accepted, in MB (link or upload); matches Streamlit's upload cap.",
+        minimum=1,
+    )
+    max_image_pixels: int = _setting(
+        50_000_000, "Largest photo accepted, in pixels (decompression-bomb guard).", minimum=1
+    )
+    fetch_connect_timeout: float = _setting(
+        5.0, "Seconds to wait for a linked server to accept the connection.", minimum=0.01
+    )
+    fetch_timeout: float = _setting(
+        20.0, "Seconds a whole link download may take.", minimum=0.01
+    )
+    # Chat
+    hf_token: str | None = _setting(
+        None, "Hugging Face token: chat with Llama through the Hugging Face Inference API."
+    )
+    hf_token_secret_id: str | None = _setting(
+        None, "AWS Secrets Manager secret holding the Hugging Face token (used if HF_TOKEN is unset)."
+    )
+    llm_base_url: str | None = _setting(
+        None, "OpenAI-compatible endpoint (vLLM, TGI, Ollama, llama.cpp); takes precedence over HF."
+    )
+    llm_api_key: str | None = _setting(None, "API key for LLM_BASE_URL, if it needs one.")
+    llm_model: str = _setting(
+        "meta-llama/Llama-3.1-8B-Instruct", "Chat model name (HF repo id or the endpoint's model)."
+    )
+    llm_max_tokens: int = _setting(512, "Longest answer, in tokens.", minimum=1)
+    llm_temperature: float = _setting(0.3, "Sampling temperature.", minimum=0.0)
+    llm_timeout: float = _setting(
+        60.0, "Seconds to wait for the chat model to answer.", minimum=0.01
+    )
+    llm_max_retries: int = _setting(
+        3, "Retries before the first token on 429/5xx/timeouts.", minimum=0
+    )
+    llm_context_tokens: int = _setting(
+        6000, "Token budget for the system message plus the kept history.", minimum=256
+    )
+    # Feedback
+    feedback_uri: str = _setting(
+        "feedback", "Where \"Right dish?\" feedback goes: a local folder or `s3://bucket/prefix/`."
+    )
+    # JSON API
+    api_host: str = _setting("127.0.0.1", "Address the JSON API binds to.")
+    api_port: int = _setting(8000, "Port of the JSON API.", minimum=1)
+    api_queue_size: int = _setting(
+        16, "Requests waiting for the model before the API answers 503.", minimum=1
+    )
+    # Operations
+    log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
+
+    @property
+    def max_image_bytes(self) -> int:
+        return self.max_image_mb * 1024 * 1024
+
+
+def env_name(settings_field: dataclasses.Field) -> str:
+    return settings_field.name.upper()
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """``(ENV_VAR, default, meaning)`` for every setting, in declaration order."""
+    rows = []
+    for f in dataclasses.fields(Settings):
+        default = "unset" if f.default is None else str(f.default)
+        if f.name == "model_cache_dir":
+            default = "~/.cache/dishlens/models"
+        rows.append((env_name(f), default, f.metadata["help"]))
+    return rows
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting from ``environ`` (default ``os.environ``).
+
+    Raises:
+        SettingsError: a variable is set to a value of the wrong type or range.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        raw = environ.get(env_name(f))
+        if raw is None or (raw.strip() == "" and f.default is None):
+            continue
+        values[f.name] = _parse(f, raw.strip())
+    settings = Settings(**values)
+    _check_choices(settings)
+    return settings
+
+
+def _parse(f: dataclasses.Field, raw: str) -> Any:
+    name, kind = env_name(f), f.type
+    parsers: dict[str, tuple[Callable[[str], Any], str]] = {
+        "bool": (_parse_bool, "true or false"),
+        "int": (int, "a whole number"),
+        "float": (float, "a number"),
+        "Path": (lambda s: Path(s).expanduser(), "a path"),
+    }
+    parser, expected = parsers.get(kind, (str, "text"))
+    try:
+        value = parser(raw)
+    except ValueError:
+        raise SettingsError(name, raw, expected) from None
+    minimum = f.metadata["minimum"]
+    if minimum is not None and value < minimum:
+        raise SettingsError(name, raw, f"{expected} of at least {minimum}")
+    return value
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(raw)
+
+
+def _check_choices(settings: Settings) -> None:
+    levels = {"DEBUG", "INFO", "WARNING", "ERROR"}
+    if settings.log_level.upper() not in levels:
+        raise SettingsError("LOG_LEVEL", settings.log_level, "one of " + ", ".join(sorted(levels)))
+    for name in ("llm_base_url",):
+        value = getattr(settings, name)
+        if value and not value.startswith(("http://", "https://")):
+            raise SettingsError(name.upper(), value, "an http:// or https:// URL")
+    for name in ("model_uri", "feedback_uri"):
+        value = getattr(settings, name)
+        if value and "://" in value and not value.startswith("s3://"):
+            raise SettingsError(name.upper(), value, "a local path or an s3://bucket/prefix/ URI")

@@ -1,0 +1,46 @@
+"""Fixtures for the whole suite: a clean environment and the shared photo folders."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from dishlens.settings import Settings, env_name
+
+DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
+FOOD_MNIST = DATA_ROOT / "food-mnist"
+FOOD101_64 = DATA_ROOT / "food101-64"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting leaks in from the developer's shell; no real AWS or HF credentials are used."""
+    for f in dataclasses.fields(Settings):
+        monkeypatch.delenv(env_name(f), raising=False)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "HF_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config-absent"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials-absent"))
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
+
+
+def _require(path: Path) -> Path:
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent: these tests need the shared Food-101 photos beside the repo")
+    return path
+
+
+@pytest.fixture(scope="session")
+def food_mnist() -> Path:
+    return _require(FOOD_MNIST)
+
+
+@pytest.fixture(scope="session")
+def food101_64() -> Path:
+    return _require(FOOD101_64)
