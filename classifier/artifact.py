@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -58,14 +57,21 @@ def save_artifact(
     Returns the card as written (with the weights' checksum and dtype filled in).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()
-               if v.is_floating_point()}
+    tensors = {
+        k: v.detach().half().contiguous()
+        for k, v in model.state_dict().items()
+        if v.is_floating_point()
+    }
     tensors[_OOD_PREFIX + "means"] = scorer.means.contiguous()
     tensors[_OOD_PREFIX + "precision"] = scorer.precision.contiguous()
     weights = out_dir / WEIGHTS_FILE
     save_file(tensors, str(weights))
-    card = {**card, "weights_file": WEIGHTS_FILE, "weights_dtype": "float16",
-            "weights_sha256": sha256_of(weights)}
+    card = {
+        **card,
+        "weights_file": WEIGHTS_FILE,
+        "weights_dtype": "float16",
+        "weights_sha256": sha256_of(weights),
+    }
     (out_dir / LABELS_FILE).write_text(json.dumps(labels, indent=2) + "\n")
     (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     return card
@@ -107,7 +113,9 @@ def load_artifact(
     try:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as error:
-        raise ModelArtifactError(f"The weights file {weights} cannot be read.", str(weights)) from error
+        raise ModelArtifactError(
+            f"The weights file {weights} cannot be read.", str(weights)
+        ) from error
     n_outputs = tensors["head.weight"].shape[0] if "head.weight" in tensors else -1
     if not isinstance(labels, dict) or len(labels) != n_outputs:
         raise LabelMismatchError(
@@ -115,10 +123,12 @@ def load_artifact(
             f"{n_outputs} outputs.",
             str(model_dir / LABELS_FILE),
         )
-    model = build_model(card["architecture"], n_outputs, pretrained=False,
-                        image_size=card.get("input_size"))
-    scorer = MahalanobisScorer(tensors.pop(_OOD_PREFIX + "means"),
-                               tensors.pop(_OOD_PREFIX + "precision"))
+    model = build_model(
+        card["architecture"], n_outputs, pretrained=False, image_size=card.get("input_size")
+    )
+    scorer = MahalanobisScorer(
+        tensors.pop(_OOD_PREFIX + "means"), tensors.pop(_OOD_PREFIX + "precision")
+    )
     missing, unexpected = model.load_state_dict(
         {k: v.float() for k, v in tensors.items()}, strict=False
     )
@@ -157,6 +167,8 @@ def fetch_s3_model(uri: str, cache_dir: Path) -> Path:
 def _is_verified(model_dir: Path) -> bool:
     try:
         card = json.loads((model_dir / CARD_FILE).read_text())
-        return sha256_of(model_dir / card.get("weights_file", WEIGHTS_FILE)) == card["weights_sha256"]
+        return (
+            sha256_of(model_dir / card.get("weights_file", WEIGHTS_FILE)) == card["weights_sha256"]
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return False

@@ -1,4 +1,5 @@
-"""Datasets in Food-101 layout: ``meta/classes.txt``, ``meta/<split>.txt``, ``images/<label>/<id>.jpg``.
+"""Datasets in Food-101 layout: ``meta/classes.txt``, ``meta/<split>.txt`` and
+``images/<label>/<id>.jpg``.
 
 The same reader takes the 10-dish ``food-mnist`` folder, the 101-dish ``food101-64`` folder and
 a full Food-101 download. An ``s3://bucket/prefix/`` source is copied to a local cache first.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 
@@ -26,7 +28,7 @@ def expected_calibration_error(probs: torch.Tensor, targets: torch.Tensor, bins:
     correct = predicted.eq(targets).float()
     edges = torch.linspace(0, 1, bins + 1)
     ece = torch.zeros(())
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
+    for low, high in itertools.pairwise(edges):
         in_bin = (confidence > low) & (confidence <= high)
         if in_bin.any():
             gap = (confidence[in_bin].mean() - correct[in_bin].mean()).abs()

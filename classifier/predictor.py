@@ -89,10 +89,15 @@ class Classifier:
         values, indices = probs.topk(k, dim=1)
         predictions = []
         for row_values, row_indices, score in zip(values, indices, ood, strict=True):
-            top = [DishScore(self._labels[i], self._display[self._labels[i]], float(p))
-                   for p, i in zip(row_values.tolist(), row_indices.tolist(), strict=True)]
-            predictions.append(Prediction(self._status(top[0].probability, float(score)), top,
-                                          float(score), latency_ms))
+            top = [
+                DishScore(self._labels[i], self._display[self._labels[i]], float(p))
+                for p, i in zip(row_values.tolist(), row_indices.tolist(), strict=True)
+            ]
+            predictions.append(
+                Prediction(
+                    self._status(top[0].probability, float(score)), top, float(score), latency_ms
+                )
+            )
         return predictions
 
     def _status(self, top_probability: float, ood_score: float) -> Status:
@@ -130,6 +135,10 @@ def load_classifier(uri: str | None = None, *, settings: Settings | None = None)
     started = time.perf_counter()
     model_dir = resolve_model_dir(uri, settings)
     classifier = Classifier(*load_artifact(model_dir))
-    logger.info("model loaded name=%s dishes=%d seconds=%.2f", classifier.name,
-                len(classifier.labels), time.perf_counter() - started)
+    logger.info(
+        "model loaded name=%s dishes=%d seconds=%.2f",
+        classifier.name,
+        len(classifier.labels),
+        time.perf_counter() - started,
+    )
     return classifier

@@ -53,15 +53,24 @@ def pick_device(name: str) -> torch.device:
 
 
 def eval_preset(args: argparse.Namespace) -> EvalPreset:
-    return EvalPreset(crop_size=args.val_crop_size, resize_size=args.val_resize_size,
-                      squeeze_size=args.squeeze_size)
+    return EvalPreset(
+        crop_size=args.val_crop_size,
+        resize_size=args.val_resize_size,
+        squeeze_size=args.squeeze_size,
+    )
 
 
 def make_loader(dataset: FoodDataset, args: argparse.Namespace, *, shuffle: bool) -> DataLoader:
     generator = torch.Generator().manual_seed(args.seed)
-    return DataLoader(dataset, batch_size=args.batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=args.workers, persistent_workers=args.workers > 0,
-                      worker_init_fn=lambda worker: set_seed(args.seed + worker))
+    return DataLoader(
+        dataset,
+        batch_size=args.batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        num_workers=args.workers,
+        persistent_workers=args.workers > 0,
+        worker_init_fn=lambda worker: set_seed(args.seed + worker),
+    )
 
 
 def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, args) -> float:
@@ -144,7 +153,9 @@ def crossfit_ece(logits: torch.Tensor, targets: torch.Tensor, seed: int = 0) -> 
     eces = []
     for fit, held_out in (halves, halves[::-1]):
         t = fit_temperature(logits[fit], targets[fit])
-        eces.append(expected_calibration_error(F.softmax(logits[held_out] / t, 1), targets[held_out]))
+        eces.append(
+            expected_calibration_error(F.softmax(logits[held_out] / t, 1), targets[held_out])
+        )
     return sum(eces) / 2
 
 
@@ -157,15 +168,21 @@ def measure(logits: torch.Tensor, targets: torch.Tensor, classes: list[str], tem
         "ece_before_temperature": expected_calibration_error(F.softmax(logits, 1), targets),
         "ece": expected_calibration_error(probs, targets),
         "ece_crossfit": crossfit_ece(logits, targets),
-        "per_class_accuracy": dict(zip(classes, per_class_accuracy(logits, targets, len(classes)),
-                                       strict=True)),
+        "per_class_accuracy": dict(
+            zip(classes, per_class_accuracy(logits, targets, len(classes)), strict=True)
+        ),
     }
 
 
 def code_version() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -191,15 +208,19 @@ def build_card(args, classes, train_set, val_set, metrics, temperature, threshol
             "images": len(train_set),
             "recipe": {k: v for k, v in vars(args).items() if k not in {"data", "out"}},
         },
-        "metrics": {"split": args.val_split, "images": len(val_set), **metrics,
-                    "flagged_share": val_flagged},
+        "metrics": {
+            "split": args.val_split,
+            "images": len(val_set),
+            **metrics,
+            "flagged_share": val_flagged,
+        },
         "temperature": temperature,
         "thresholds": thresholds,
         "not_food_detector": "Mahalanobis distance of pooled features to the nearest class "
-                             "mean, shared covariance fitted on the training split "
-                             "(Lee et al., 2018)",
+        "mean, shared covariance fitted on the training split "
+        "(Lee et al., 2018)",
         "licence": "Weights fine-tuned from EfficientNet-Lite ImageNet weights (Apache-2.0) on "
-                   "Food-101 photos (research use; photos belong to their owners).",
+        "Food-101 photos (research use; photos belong to their owners).",
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "code_version": code_version(),
     }
@@ -211,19 +232,28 @@ def finalize(model, args, classes, train_root, device) -> dict[str, Any]:
     val_set = FoodDataset(train_root, args.val_split, preset, limit_per_class=args.limit_per_class)
     train_plain = FoodDataset(train_root, "train", preset, limit_per_class=args.limit_per_class)
     val_logits, val_features, val_targets = collect_outputs(
-        model, make_loader(val_set, args, shuffle=False), device, "val")
-    train_logits, train_features, train_targets = collect_outputs(
-        model, make_loader(train_plain, args, shuffle=False), device, "train features")
+        model, make_loader(val_set, args, shuffle=False), device, "val"
+    )
+    _train_logits, train_features, train_targets = collect_outputs(
+        model, make_loader(train_plain, args, shuffle=False), device, "train features"
+    )
     scorer = MahalanobisScorer.fit(train_features, train_targets, len(classes))
     temperature = fit_temperature(val_logits, val_targets)
     probs = F.softmax(val_logits / temperature, dim=1)
     ood = scorer.score(val_features)
-    thresholds = choose_thresholds(probs, ood, val_targets, not_food_rate=args.not_food_rate,
-                                   confident_precision=args.confident_precision,
-                                   max_flagged=args.max_flagged)
+    thresholds = choose_thresholds(
+        probs,
+        ood,
+        val_targets,
+        not_food_rate=args.not_food_rate,
+        confident_precision=args.confident_precision,
+        max_flagged=args.max_flagged,
+    )
     metrics = measure(val_logits, val_targets, classes, temperature)
     flagged = status_counts(probs, ood, thresholds)
-    card = build_card(args, classes, train_plain, val_set, metrics, temperature, thresholds, flagged)
+    card = build_card(
+        args, classes, train_plain, val_set, metrics, temperature, thresholds, flagged
+    )
     labels = {label: display_name(label) for label in classes}
     model.cpu()
     return save_artifact(Path(args.out), model, scorer, labels, card)
@@ -235,24 +265,35 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     root = resolve_data_root(args.data, load_settings().model_cache_dir)
-    train_set = FoodDataset(root, "train", TrainPreset(crop_size=args.train_crop_size,
-                                                       squeeze_size=args.squeeze_size),
-                            limit_per_class=args.limit_per_class)
+    train_set = FoodDataset(
+        root,
+        "train",
+        TrainPreset(crop_size=args.train_crop_size, squeeze_size=args.squeeze_size),
+        limit_per_class=args.limit_per_class,
+    )
     classes = train_set.classes
     model = build_model(args.arch, len(classes), image_size=args.val_crop_size)
     freeze_trunk(model, args.frozen_blocks)
     model.to(device, memory_format=torch.channels_last)
 
     head_params = list(model.head.parameters())
-    trunk_params = [p for n, p in model.named_parameters() if p.requires_grad and
-                    not n.startswith("head.")]
-    optimizer = torch.optim.AdamW([{"params": trunk_params, "lr": args.lr},
-                                   {"params": head_params, "lr": args.lr * args.head_lr_scale}],
-                                  weight_decay=args.weight_decay)
+    trunk_params = [
+        p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("head.")
+    ]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": trunk_params, "lr": args.lr},
+            {"params": head_params, "lr": args.lr * args.head_lr_scale},
+        ],
+        weight_decay=args.weight_decay,
+    )
     loader = make_loader(train_set, args, shuffle=True)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[args.lr, args.lr * args.head_lr_scale],
-        total_steps=args.epochs * len(loader), pct_start=args.warmup_fraction)
+        optimizer,
+        max_lr=[args.lr, args.lr * args.head_lr_scale],
+        total_steps=args.epochs * len(loader),
+        pct_start=args.warmup_fraction,
+    )
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
 
     start_epoch = 0
@@ -264,72 +305,140 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         start_epoch = checkpoint["epoch"] + 1
         print(f"Resuming from {out / CHECKPOINT} at epoch {start_epoch + 1}.")
 
-    val_loader = make_loader(FoodDataset(root, args.val_split, eval_preset(args),
-                                         limit_per_class=args.limit_per_class), args, shuffle=False)
+    val_loader = make_loader(
+        FoodDataset(root, args.val_split, eval_preset(args), limit_per_class=args.limit_per_class),
+        args,
+        shuffle=False,
+    )
     for epoch in range(start_epoch, args.epochs):
         started = time.perf_counter()
         loss = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, args)
         logits, _, targets = collect_outputs(model, val_loader, device, "val")
-        print(f"epoch {epoch + 1}: loss {loss:.3f}, {args.val_split} top-1 "
-              f"{topk_accuracy(logits, targets, 1):.3f}, top-3 {topk_accuracy(logits, targets, 3):.3f}"
-              f" ({time.perf_counter() - started:.0f} s)", flush=True)
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "lr_scheduler": scheduler.state_dict(), "epoch": epoch, "args": vars(args),
-                    "classes": classes}, out / CHECKPOINT)
+        print(
+            f"epoch {epoch + 1}: loss {loss:.3f}, {args.val_split} "
+            f"top-1 {topk_accuracy(logits, targets, 1):.3f}, "
+            f"top-3 {topk_accuracy(logits, targets, 3):.3f}"
+            f" ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "lr_scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "args": vars(args),
+                "classes": classes,
+            },
+            out / CHECKPOINT,
+        )
 
     card = finalize(model, args, classes, root, device)
     m = card["metrics"]
-    print(f"Wrote {out}: top-1 {m['top1']:.3f}, top-3 {m['top3']:.3f}, ECE {m['ece']:.3f} "
-          f"(T={card['temperature']:.2f}), flagged {m['flagged_share']}")
+    print(
+        f"Wrote {out}: top-1 {m['top1']:.3f}, top-3 {m['top3']:.3f}, ECE {m['ece']:.3f} "
+        f"(T={card['temperature']:.2f}), flagged {m['flagged_share']}"
+    )
     return card
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Fine-tune a DishLens classifier.",
-                                     add_help=add_help)
+    parser = argparse.ArgumentParser(
+        description="Fine-tune a DishLens classifier.", add_help=add_help
+    )
     parser.add_argument("--data", required=True, help="Food-101-layout folder or s3:// prefix")
     parser.add_argument("--out", required=True, help="directory for the checkpoint and artifact")
     parser.add_argument("--name", default="dishlens-food", help="model name in the card")
-    parser.add_argument("--arch", default="efficientnet-lite0", choices=sorted(ARCHITECTURES),
-                        help="backbone (default: efficientnet-lite0)")
+    parser.add_argument(
+        "--arch",
+        default="efficientnet-lite0",
+        choices=sorted(ARCHITECTURES),
+        help="backbone (default: efficientnet-lite0)",
+    )
     parser.add_argument("--epochs", type=int, default=15, help="epochs (default: 15)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak trunk learning rate "
-                        "(default: 1e-3)")
-    parser.add_argument("--head-lr-scale", type=float, default=5.0,
-                        help="head learning rate as a multiple of --lr (default: 5)")
-    parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay "
-                        "(default: 0.05)")
-    parser.add_argument("--warmup-fraction", type=float, default=0.15,
-                        help="share of steps spent warming up (default: 0.15)")
-    parser.add_argument("--label-smoothing", type=float, default=0.1,
-                        help="label smoothing (default: 0.1)")
-    parser.add_argument("--frozen-blocks", type=int, default=3, choices=range(TRUNK_BLOCKS + 1),
-                        metavar=f"0..{TRUNK_BLOCKS}",
-                        help="freeze the stem and this many MBConv blocks (default: 3)")
-    parser.add_argument("--train-crop-size", type=int, default=224,
-                        help="training crop (default: 224)")
-    parser.add_argument("--val-resize-size", type=int, default=256,
-                        help="evaluation resize of the shorter side (default: 256)")
-    parser.add_argument("--val-crop-size", type=int, default=224,
-                        help="evaluation centre crop = network input (default: 224)")
-    parser.add_argument("--squeeze-size", type=int, default=None,
-                        help="first squeeze every photo to N×N, as the data was made "
-                             "(default: off; use 64 for food101-64)")
+    parser.add_argument(
+        "--lr", type=float, default=1e-3, help="peak trunk learning rate (default: 1e-3)"
+    )
+    parser.add_argument(
+        "--head-lr-scale",
+        type=float,
+        default=5.0,
+        help="head learning rate as a multiple of --lr (default: 5)",
+    )
+    parser.add_argument(
+        "--weight-decay", type=float, default=0.05, help="AdamW weight decay (default: 0.05)"
+    )
+    parser.add_argument(
+        "--warmup-fraction",
+        type=float,
+        default=0.15,
+        help="share of steps spent warming up (default: 0.15)",
+    )
+    parser.add_argument(
+        "--label-smoothing", type=float, default=0.1, help="label smoothing (default: 0.1)"
+    )
+    parser.add_argument(
+        "--frozen-blocks",
+        type=int,
+        default=3,
+        choices=range(TRUNK_BLOCKS + 1),
+        metavar=f"0..{TRUNK_BLOCKS}",
+        help="freeze the stem and this many MBConv blocks (default: 3)",
+    )
+    parser.add_argument(
+        "--train-crop-size", type=int, default=224, help="training crop (default: 224)"
+    )
+    parser.add_argument(
+        "--val-resize-size",
+        type=int,
+        default=256,
+        help="evaluation resize of the shorter side (default: 256)",
+    )
+    parser.add_argument(
+        "--val-crop-size",
+        type=int,
+        default=224,
+        help="evaluation centre crop = network input (default: 224)",
+    )
+    parser.add_argument(
+        "--squeeze-size",
+        type=int,
+        default=None,
+        help="first squeeze every photo to N×N, as the data was made "
+        "(default: off; use 64 for food101-64)",
+    )
     parser.add_argument("--val-split", default="val", help="split for calibration (default: val)")
-    parser.add_argument("--not-food-rate", type=float, default=0.02,
-                        help="share of val photos the not-food threshold flags (default: 0.02)")
-    parser.add_argument("--confident-precision", type=float, default=0.97,
-                        help="accuracy wanted among confident val answers (default: 0.97)")
-    parser.add_argument("--max-flagged", type=float, default=0.045,
-                        help="most val photos flagged unsure or not food (default: 0.045)")
-    parser.add_argument("--limit-per-class", type=int, default=None,
-                        help="use only the first N photos of each dish (default: all)")
+    parser.add_argument(
+        "--not-food-rate",
+        type=float,
+        default=0.02,
+        help="share of val photos the not-food threshold flags (default: 0.02)",
+    )
+    parser.add_argument(
+        "--confident-precision",
+        type=float,
+        default=0.97,
+        help="accuracy wanted among confident val answers (default: 0.97)",
+    )
+    parser.add_argument(
+        "--max-flagged",
+        type=float,
+        default=0.045,
+        help="most val photos flagged unsure or not food (default: 0.045)",
+    )
+    parser.add_argument(
+        "--limit-per-class",
+        type=int,
+        default=None,
+        help="use only the first N photos of each dish (default: all)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="data-loading workers (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from OUT/checkpoint.pt if it exists")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists"
+    )
     return parser
 
 

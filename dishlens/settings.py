@@ -47,7 +47,8 @@ class Settings:
         "in the cloud; turn on only for tests or an intranet you trust.",
     )
     max_image_mb: int = _setting(
-        10, "Largest photo accepted, in MB (link or upload); matches Streamlit's upload cap.",
+        10,
+        "Largest photo accepted, in MB (link or upload); matches Streamlit's upload cap.",
         minimum=1,
     )
     max_image_pixels: int = _setting(
@@ -56,15 +57,14 @@ class Settings:
     fetch_connect_timeout: float = _setting(
         5.0, "Seconds to wait for a linked server to accept the connection.", minimum=0.01
     )
-    fetch_timeout: float = _setting(
-        20.0, "Seconds a whole link download may take.", minimum=0.01
-    )
+    fetch_timeout: float = _setting(20.0, "Seconds a whole link download may take.", minimum=0.01)
     # Chat
     hf_token: str | None = _setting(
         None, "Hugging Face token: chat with Llama through the Hugging Face Inference API."
     )
     hf_token_secret_id: str | None = _setting(
-        None, "AWS Secrets Manager secret holding the Hugging Face token (used if HF_TOKEN is unset)."
+        None,
+        "AWS Secrets Manager secret holding the Hugging Face token (used if HF_TOKEN is unset).",
     )
     llm_base_url: str | None = _setting(
         None, "OpenAI-compatible endpoint (vLLM, TGI, Ollama, llama.cpp); takes precedence over HF."
@@ -86,7 +86,7 @@ class Settings:
     )
     # Feedback
     feedback_uri: str = _setting(
-        "feedback", "Where \"Right dish?\" feedback goes: a local folder or `s3://bucket/prefix/`."
+        "feedback", 'Where "Right dish?" feedback goes: a local folder or `s3://bucket/prefix/`.'
     )
     # JSON API
     api_host: str = _setting("127.0.0.1", "Address the JSON API binds to.")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def _require(path: Path) -> Path:
     if not path.is_dir():
-        pytest.skip(f"{path} is absent: these tests need the shared Food-101 photos beside the repo")
+        pytest.skip(
+            f"{path} is absent: these tests need the shared Food-101 photos beside the repo"
+        )
     return path
 
 
@@ -44,3 +48,28 @@ def food_mnist() -> Path:
 @pytest.fixture(scope="session")
 def food101_64() -> Path:
     return _require(FOOD101_64)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server (all AWS services) on loopback; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point boto3 at the loopback moto server for this test; returns the endpoint."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    return moto_server

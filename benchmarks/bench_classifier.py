@@ -1,0 +1,108 @@
+"""Classifier speed, measured in one process on 2 threads against a ResNet-50 baseline.
+
+    python3 benchmarks/bench_classifier.py [--model DIR] [--photos 60]
+
+Prints p50/p95 of ``predict`` on validation photos (decode + preprocess + forward, from the
+photo's bytes), ResNet-50 forward p50 (torchvision, random weights, batch 1) and their ratio
+(target <= 0.3), batch-16 throughput against batch 1, model load time and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from classifier import load_classifier  # noqa: E402
+from intake import image_from_bytes  # noqa: E402
+
+VAL = REPO.parent / "shared" / "data" / "food-mnist"
+
+
+def percentile(samples: list[float], q: float) -> float:
+    return statistics.quantiles(samples, n=100)[int(q) - 1]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn, repeats: int) -> list[float]:
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def val_photos(n: int) -> list[bytes]:
+    entries = (VAL / "meta" / "val.txt").read_text().split()
+    step = max(1, len(entries) // n)
+    return [(VAL / "images" / f"{e}.jpg").read_bytes() for e in entries[::step][:n]]
+
+
+def main(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    classifier = load_classifier(args.model)
+    load_s = time.perf_counter() - started
+    photos = val_photos(args.photos)
+
+    def predict_one(data: bytes) -> None:
+        classifier.predict(image_from_bytes(data))
+
+    for data in photos[:5]:
+        predict_one(data)
+    predict_ms = [t for data in photos for t in timed(lambda d=data: predict_one(d), 1)]
+
+    resnet = torchvision.models.resnet50(weights=None).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.inference_mode():
+        timed(lambda: resnet(x), 3)
+        resnet_ms = timed(lambda: resnet(x), args.photos // 2)
+
+    images = [image_from_bytes(data) for data in photos[:32]]
+    single = timed(lambda: [classifier.predict(i) for i in images[:16]], 3)
+    batched = timed(lambda: classifier.predict_batch(images[:16]), 3)
+
+    p50, p95, base = (
+        percentile(predict_ms, 50),
+        percentile(predict_ms, 95),
+        percentile(resnet_ms, 50),
+    )
+    print(f"model                     {classifier.name} ({len(classifier.labels)} dishes)")
+    print(f"threads                   {torch.get_num_threads()}")
+    print(
+        f"predict p50 / p95         {p50:.1f} / {p95:.1f} ms  (decode + preprocess + forward, "
+        f"{len(photos)} val photos)"
+    )
+    print(f"ResNet-50 forward p50     {base:.1f} ms  (baseline, same process)")
+    print(f"ratio predict / ResNet-50 {p50 / base:.2f}  (target <= 0.30)")
+    print(
+        f"batch-16 throughput       {16000 / min(batched):.1f} photos/s vs batch-1 "
+        f"{16000 / min(single):.1f} photos/s ({min(single) / min(batched):.2f}x)"
+    )
+    print(f"model load                {load_s:.2f} s")
+    print(f"peak RSS                  {peak_rss_mb():.0f} MB  (includes the ResNet-50 baseline)")
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model directory (default: bundled)")
+    parser.add_argument("--photos", type=int, default=60, help="val photos to time (default: 60)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    return parser
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())

@@ -1,0 +1,96 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from classifier import (
+    ChecksumMismatchError,
+    LabelMismatchError,
+    ModelArtifactError,
+    ModelNotFoundError,
+    load_classifier,
+)
+from classifier.artifact import WEIGHTS_FILE, load_artifact, sha256_of
+from tests.classifier.conftest import LABELS
+
+
+def photo(color=(200, 120, 40), size=(320, 240)) -> Image.Image:
+    return Image.new("RGB", size, color)
+
+
+def test_round_trip_keeps_labels_card_and_outputs(artifact_dir: Path) -> None:
+    model, _scorer, labels, card = load_artifact(artifact_dir)
+    assert list(labels) == LABELS
+    assert card["weights_sha256"] == sha256_of(artifact_dir / WEIGHTS_FILE)
+    classifier = load_classifier(str(artifact_dir))
+    prediction = classifier.predict(photo(), top_k=3)
+    assert [d.label for d in prediction.top] != []
+    assert sorted(d.label for d in prediction.top) == sorted(LABELS)
+    probabilities = [d.probability for d in prediction.top]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
+    # The fused inference network gives what the stored float16 weights give unfused.
+    model.eval()
+    x = classifier._preset(photo())[None]
+    with torch.no_grad():
+        expected = torch.softmax(model(x), 1)[0].max().item()
+    assert prediction.best.probability == pytest.approx(expected, abs=1e-4)
+
+
+def test_checksum_mismatch_names_the_file(artifact_dir: Path) -> None:
+    weights = artifact_dir / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ChecksumMismatchError, match=WEIGHTS_FILE) as caught:
+        load_classifier(str(artifact_dir))
+    assert caught.value.path == str(weights)
+
+
+def test_truncated_weights_are_refused(artifact_dir: Path) -> None:
+    weights = artifact_dir / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ChecksumMismatchError, match="corrupt, truncated"):
+        load_classifier(str(artifact_dir))
+
+
+def test_truncated_weights_with_matching_card_still_fail_clearly(artifact_dir: Path) -> None:
+    weights = artifact_dir / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:1000])
+    card_path = artifact_dir / "card.json"
+    card = json.loads(card_path.read_text())
+    card["weights_sha256"] = sha256_of(weights)
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(ModelArtifactError, match="cannot be read"):
+        load_classifier(str(artifact_dir))
+
+
+def test_label_count_mismatch(artifact_dir: Path) -> None:
+    (artifact_dir / "labels.json").write_text(json.dumps({"apple_pie": "Apple pie"}))
+    with pytest.raises(LabelMismatchError, match="1 dishes but the weights have 3 outputs"):
+        load_classifier(str(artifact_dir))
+
+
+@pytest.mark.parametrize("missing", ["card.json", "labels.json", WEIGHTS_FILE])
+def test_missing_file_is_named(artifact_dir: Path, missing: str) -> None:
+    (artifact_dir / missing).unlink()
+    with pytest.raises(ModelNotFoundError, match=missing):
+        load_classifier(str(artifact_dir))
+
+
+def test_corrupt_card_is_named(artifact_dir: Path) -> None:
+    (artifact_dir / "card.json").write_text("{not json")
+    with pytest.raises(ModelArtifactError, match=r"card\.json is not valid JSON"):
+        load_classifier(str(artifact_dir))
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="No model directory"):
+        load_classifier(str(tmp_path / "nowhere"))
+
+
+def test_model_uri_setting_selects_the_model(artifact_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MODEL_URI", str(artifact_dir))
+    assert load_classifier().card["name"] == "test-model"

@@ -1,0 +1,126 @@
+"""The three CLIs on a tiny subset of the real photos (a few per dish, one epoch)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from classifier import evaluate, predict, train
+from classifier.artifact import ARTIFACT_FILES
+
+pytestmark = pytest.mark.needs_data
+
+
+def train_args(data: Path, out: Path, *extra: str):
+    return train.get_args_parser().parse_args(
+        [
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--limit-per-class",
+            "2",
+            "--batch-size",
+            "8",
+            "--workers",
+            "0",
+            "--name",
+            "tiny",
+            *extra,
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_model(food_mnist: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("train") / "tiny"
+    train.main(train_args(food_mnist, out))
+    return out
+
+
+def test_train_writes_a_complete_artifact(tiny_model: Path) -> None:
+    for name in (*ARTIFACT_FILES, "checkpoint.pt"):
+        assert (tiny_model / name).is_file()
+    card = json.loads((tiny_model / "card.json").read_text())
+    assert card["architecture"] == "efficientnet-lite0"
+    assert card["num_classes"] == 10
+    assert card["training"]["images"] == 20
+    assert set(card["metrics"]["per_class_accuracy"]) == set(
+        json.loads((tiny_model / "labels.json").read_text())
+    )
+    assert set(card["thresholds"]) == {"unsure_probability", "not_food_score"}
+    assert card["preprocessing"]["normalisation"].startswith("(x - 127) / 128")
+    assert len(card["weights_sha256"]) == 64
+
+
+def test_train_is_deterministic_and_resumable(food_mnist: Path, tiny_model: Path, tmp_path) -> None:
+    again = tmp_path / "again"
+    train.main(train_args(food_mnist, again))
+    first, second = (
+        load_file(tiny_model / "model.safetensors"),
+        load_file(again / "model.safetensors"),
+    )
+    assert all((first[k] == second[k]).all() for k in first)
+
+    resumed = tmp_path / "resumed"
+    shutil.copytree(again, resumed)
+    card = train.main(train_args(food_mnist, resumed, "--epochs", "2", "--resume"))
+    assert card["training"]["recipe"]["epochs"] == 2
+    assert not all((first[k] == load_file(resumed / "model.safetensors")[k]).all() for k in first)
+
+
+def test_evaluate_reports_metrics_confusion_and_non_food(food_mnist, tiny_model, tmp_path) -> None:
+    args = evaluate.get_args_parser().parse_args(
+        [
+            "--model",
+            str(tiny_model),
+            "--data",
+            str(food_mnist),
+            "--limit-per-class",
+            "2",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    report = evaluate.main(args)
+    assert report["images"] == 20
+    assert 0.0 <= report["top1"] <= report["top3"] <= 1.0
+    assert len(report["per_class_accuracy"]) == 10
+    assert report["non_food"]["images"] >= 15
+    assert (tmp_path / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "metrics.json").read_text())["split"] == "val"
+
+
+def test_predict_reports_a_bad_file_and_carries_on(
+    food_mnist, tiny_model, tmp_path, capsys
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, path in enumerate(sorted((food_mnist / "images" / "baklava").glob("*.jpg"))[:2]):
+        shutil.copy(path, folder / f"{i}.jpg")
+    (folder / "1-broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a whole JPEG")
+    args = predict.get_args_parser().parse_args(
+        [str(folder), "--model", str(tiny_model), "--quiet"]
+    )
+    assert predict.main(args) == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [Path(line["input"]).name for line in lines] == ["0.jpg", "1-broken.jpg", "1.jpg"]
+    assert "error" in lines[1] and "error" not in lines[0] and "error" not in lines[2]
+    assert lines[0]["status"] in {"confident", "unsure", "not_food"}
+    assert len(lines[0]["top"]) == 3
+
+
+def test_predict_writes_csv(food_mnist, tiny_model, tmp_path) -> None:
+    photo = next((food_mnist / "images" / "bibimbap").glob("*.jpg"))
+    out = tmp_path / "out.csv"
+    args = predict.get_args_parser().parse_args(
+        [str(photo), "--model", str(tiny_model), "--format", "csv", "--output", str(out), "--quiet"]
+    )
+    assert predict.main(args) == 0
+    header, row = out.read_text().splitlines()
+    assert header == "input,status,label,display_name,probability,error"
+    assert row.startswith(str(photo))
