@@ -1,0 +1,146 @@
+"""A scripted OpenAI-compatible chat server for tests and the benchmark: a threaded
+``http.server`` on 127.0.0.1 answering ``POST /v1/chat/completions`` with SSE streams."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DEFAULT_TEXT = ("Apple pie ", "is a baked ", "dessert.")
+
+
+@dataclass
+class Reply:
+    """What the server does for one request.
+
+    ``events`` are raw SSE payloads (after ``data: ``); when None they are built from ``text``.
+    ``cut_after`` closes the connection after that many events, mid-body. ``hang`` never answers.
+    """
+
+    status: int = 200
+    text: Sequence[str] = DEFAULT_TEXT
+    finish: str | None = "stop"
+    events: Sequence[str] | None = None
+    done: bool = True
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    cut_after: int | None = None
+    hang: bool = False
+
+    def sse_events(self) -> list[str]:
+        if self.events is not None:
+            return list(self.events)
+        events = [chunk_json(delta) for delta in self.text]
+        if self.finish is not None:
+            events.append(chunk_json(None, finish=self.finish))
+        return events + (["[DONE]"] if self.done else [])
+
+
+def chunk_json(content: str | None, *, finish: str | None = None) -> str:
+    delta = {"role": "assistant", "content": content} if content is not None else {}
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return json.dumps({"id": "c1", "object": "chat.completion.chunk", "choices": [choice]})
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float
+
+
+class ChatServer:
+    """A threaded ``http.server`` answering ``POST /v1/chat/completions``; ``url`` is its base."""
+
+    def __init__(self) -> None:
+        self.replies: list[Reply] = []
+        self.received: list[Received] = []
+        self.release = threading.Event()
+        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def script(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    def next_reply(self) -> Reply:
+        return self.replies.pop(0) if self.replies else Reply()
+
+    def start(self) -> ChatServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.release.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients closing keep-alive or abandoned connections are part of the scripts.
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
+
+def _handler_for(server: ChatServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 5  # idle keep-alive connections give up their thread
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            server.received.append(Received(self.path, headers, json.loads(raw), time.monotonic()))
+            reply = server.next_reply()
+            if self.path != "/v1/chat/completions":
+                reply = Reply(status=404, body={"error": "no such route"})
+            if reply.hang:
+                server.release.wait(30)
+                self.close_connection = True
+            elif reply.status != 200:
+                self._send_json(reply)
+            else:
+                self._send_stream(reply)
+
+        def _send_json(self, reply: Reply) -> None:
+            payload = json.dumps(reply.body or {"error": {"message": "scripted"}}).encode()
+            self.send_response(reply.status)
+            for name, value in {"Content-Type": "application/json", **reply.headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _send_stream(self, reply: Reply) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for index, event in enumerate(reply.sse_events()):
+                if reply.cut_after is not None and index >= reply.cut_after:
+                    self.close_connection = True  # no terminating chunk: a broken stream
+                    return
+                data = f"data: {event}\n\n".encode()
+                self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+
+    return Handler
