@@ -1,0 +1,79 @@
+# syntax=docker/dockerfile:1
+# DishLens image: the Streamlit app (default command) and the JSON API (same image, command
+# `uvicorn api.main:app --host 0.0.0.0 --port 8000`).
+#
+#   docker build -t dishlens .                              # bundles the committed model
+#   docker build --build-arg MODEL_DIR=model -t dishlens .  # bundles model/ (deploy.yml fills
+#                                                           # it with scripts/fetch_model.py)
+#   docker run --rm -p 8501:8501 --read-only --tmpfs /tmp dishlens
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# ---------------------------------------------------------------------------------------------
+# BUILDER: a virtual environment with CPU-only torch, then the app tree with bytecode compiled
+FROM ${PYTHON_IMAGE} AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
+RUN python -m venv /opt/venv
+
+# torch and torchvision come from the PyTorch CPU wheel index (no CUDA libraries, ~1.5 GB
+# smaller), at the versions requirements.txt pins; everything else from the ordinary index.
+COPY requirements.txt /tmp/requirements.txt
+RUN grep -E '^(torch|torchvision)==' /tmp/requirements.txt > /tmp/requirements-torch.txt \
+    && grep -vE '^(torch|torchvision)==' /tmp/requirements.txt > /tmp/requirements-rest.txt \
+    && pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
+        -r /tmp/requirements-torch.txt \
+    && pip install --no-cache-dir -r /tmp/requirements-rest.txt
+
+WORKDIR /app
+# README.m[d]: the README is optional (the app offers it when present); app.py is not.
+COPY app.py README.m[d] ./
+COPY .streamlit/config.toml .streamlit/config.toml
+COPY api/ api/
+COPY classifier/ classifier/
+COPY dishlens/ dishlens/
+COPY intake/ intake/
+COPY llm_client/ llm_client/
+# The model the image serves; the default is the committed one (the fallback).
+ARG MODEL_DIR=models/food10-lite0
+COPY ${MODEL_DIR}/ model/
+# Bytecode now, because the root filesystem is read-only at run time; files readable by all,
+# writable by none but root (a checkout may carry 0600 files).
+RUN python -m compileall -q /app && chmod -R a+rX,go-w /app
+
+# ---------------------------------------------------------------------------------------------
+# RUNTIME: no compilers, no pip cache, no tests; runs as an unprivileged user
+FROM ${PYTHON_IMAGE} AS runtime
+
+RUN groupadd --system --gid 10001 dishlens \
+    && useradd --system --uid 10001 --gid dishlens --no-create-home --home-dir /tmp \
+        --shell /usr/sbin/nologin -l dishlens
+
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /app /app
+WORKDIR /app
+
+# Everything DishLens, Streamlit, matplotlib and huggingface_hub write goes under /tmp: the
+# only writable path when the root filesystem is read-only (ECS mounts a volume there).
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/tmp \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    HF_HOME=/tmp/huggingface \
+    MODEL_URI=/app/model \
+    MODEL_CACHE_DIR=/tmp/models \
+    FEEDBACK_URI=/tmp/feedback \
+    STREAMLIT_SERVER_HEADLESS=true \
+    STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
+    HEALTHCHECK_URL=http://127.0.0.1:8501/_stcore/health
+
+USER 10001:10001
+EXPOSE 8501
+# Docker (not ECS, whose load balancer checks the same path) runs this; for the API container
+# set HEALTHCHECK_URL=http://127.0.0.1:8000/healthz.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['HEALTHCHECK_URL'], timeout=4)"]
+CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]

@@ -1,0 +1,38 @@
+"""Paths and small readers shared by the infrastructure tests."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = sorted((ROOT / "infra").glob("*.yaml"))
+TEMPLATE = ROOT / "infra" / "dishlens.yaml"
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+@cache
+def template() -> dict[str, Any]:
+    """The stack template, with !Ref, !Sub, !If... read as {"Ref": ...} and so on."""
+    from cfnlint.decode import cfn_yaml
+
+    return cfn_yaml.load(str(TEMPLATE))
+
+
+def resources(kind: str) -> dict[str, dict[str, Any]]:
+    """``{logical id: resource}`` for every resource of one type."""
+    return {name: r for name, r in template()["Resources"].items() if r["Type"] == kind}
+
+
+def props(name: str) -> dict[str, Any]:
+    return template()["Resources"][name]["Properties"]
+
+
+def key_values(pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``[{"Key": k, "Value": v}, ...]`` (ALB and target group attributes) as a dict."""
+    return {pair["Key"]: pair["Value"] for pair in pairs}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,190 @@
+"""The Dockerfile and .dockerignore, read as text (no container engine runs here)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+
+import pytest
+
+from tests.infra.common import ROOT
+
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+NOT_SHIPPED = {"tests", "benchmarks", "scripts", "infra", "runs", "data", "feedback"}
+
+
+def instructions() -> list[tuple[str, str]]:
+    """``(INSTRUCTION, arguments)`` pairs, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            found.append((word.upper(), rest.strip()))
+    return found
+
+
+def stages() -> list[list[tuple[str, str]]]:
+    """The instructions of each build stage, in order."""
+    split: list[list[tuple[str, str]]] = []
+    for instruction in instructions():
+        if instruction[0] == "FROM":
+            split.append([])
+        if split:
+            split[-1].append(instruction)
+    return split
+
+
+def ignored(path: str) -> bool:
+    """Whether Docker leaves ``path`` out of the build context: the last matching pattern
+    wins, and a pattern that matches a parent folder matches everything in it."""
+    result = False
+    for raw in DOCKERIGNORE.read_text().splitlines():
+        pattern = raw.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negated = pattern.startswith("!")
+        regex = _glob(pattern.lstrip("!").strip("/"))
+        parts = path.split("/")
+        if any(regex.fullmatch("/".join(parts[:i])) for i in range(1, len(parts) + 1)):
+            result = not negated
+    return result
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    out = ""
+    for token in re.split(r"(\*\*/|\*|\?|\[[^\]]*\])", pattern):
+        if token == "**/":
+            out += "(?:.*/)?"
+        elif token == "*":
+            out += "[^/]*"
+        elif token == "?":
+            out += "[^/]"
+        elif token.startswith("["):
+            out += token
+        else:
+            out += re.escape(token)
+    return re.compile(out)
+
+
+def env() -> dict[str, str]:
+    values = {}
+    for word, rest in stages()[-1]:
+        if word == "ENV":
+            values.update(pair.split("=", 1) for pair in shlex.split(rest))
+    return values
+
+
+def test_multi_stage_build_on_python_slim():
+    assert "ARG PYTHON_IMAGE=python:3.11-slim" in DOCKERFILE.read_text()
+    froms = [rest for word, rest in instructions() if word == "FROM"]
+    assert froms == ["${PYTHON_IMAGE} AS builder", "${PYTHON_IMAGE} AS runtime"]
+    copies = [rest for word, rest in stages()[-1] if word == "COPY"]
+    assert copies and all(c.startswith("--from=builder ") for c in copies)
+
+
+def test_torch_comes_from_the_cpu_wheel_index_at_the_pinned_versions():
+    runs = " ".join(rest for word, rest in stages()[0] if word == "RUN")
+    assert "--index-url https://download.pytorch.org/whl/cpu" in runs
+    assert "grep -E '^(torch|torchvision)=='" in runs
+    assert "grep -vE '^(torch|torchvision)=='" in runs  # the rest from the ordinary index
+    pins = (ROOT / "requirements.txt").read_text()
+    assert re.search(r"^torch==\S+$", pins, re.M) and re.search(r"^torchvision==\S+$", pins, re.M)
+
+
+def test_runs_as_an_unprivileged_user():
+    users = [rest for word, rest in stages()[-1] if word == "USER"]
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_serves_streamlit_on_8501_headless_with_a_health_check():
+    final = dict(stages()[-1])
+    assert final["EXPOSE"] == "8501"
+    command = json.loads(final["CMD"])  # exec form: no shell between Docker and Streamlit
+    assert command[:3] == ["streamlit", "run", "app.py"]
+    assert "--server.address=0.0.0.0" in command and "--server.headless=true" in command
+    assert "--server.port=8501" in command
+    health = final["HEALTHCHECK"]
+    assert "python" in health and "curl" not in health and "HEALTHCHECK_URL" in health
+    assert env()["HEALTHCHECK_URL"] == "http://127.0.0.1:8501/_stcore/health"
+
+
+def test_everything_written_at_run_time_goes_under_tmp():
+    values = env()
+    for name in ("HOME", "MODEL_CACHE_DIR", "MPLCONFIGDIR", "HF_HOME", "FEEDBACK_URI"):
+        assert values[name].startswith("/tmp"), name
+    assert values["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert values["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] == "false"
+
+
+def test_the_default_model_is_the_one_the_classifier_bundles():
+    from classifier.predictor import DEFAULT_MODEL_DIR
+
+    (default,) = re.findall(r"^ARG MODEL_DIR=(\S+)$", DOCKERFILE.read_text(), re.M)
+    assert ROOT / default == DEFAULT_MODEL_DIR
+    assert (ROOT / default / "card.json").is_file()
+    assert env()["MODEL_URI"] == "/app/model"
+    assert ("COPY", "${MODEL_DIR}/ model/") in stages()[0]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".git/config",
+        ".env",
+        "api/.env",
+        ".streamlit/secrets.toml",
+        "tests/conftest.py",
+        "runs/food10/checkpoint.pt",
+        "benchmarks/loadgen.py",
+        "infra/dishlens.yaml",
+        "scripts/fetch_model.py",
+        "data/food-mnist/x.jpg",
+        "classifier/__pycache__/model.cpython-311.pyc",
+        "feedback/2026-11-23.jsonl",
+        ".github/workflows/deploy.yml",
+    ],
+)
+def test_secrets_tests_git_and_data_never_enter_the_build_context(path):
+    assert ignored(path)
+
+
+def test_what_the_dockerfile_copies_is_in_the_build_context():
+    sources = []
+    for word, rest in stages()[0]:
+        if word == "COPY":
+            sources += [s for s in rest.split()[:-1] if not s.startswith("--")]
+    sources = [s.replace("${MODEL_DIR}", "models/food10-lite0") for s in sources]
+    sources += ["model/card.json", "README.md"]
+    for source in sources:
+        if "[" not in source:
+            assert not ignored(source.rstrip("/") + ("/x.py" if source.endswith("/") else "")), (
+                source
+            )
+
+
+def test_every_top_level_package_is_shipped():
+    copied = {rest.split()[0].rstrip("/") for word, rest in stages()[0] if word == "COPY"}
+    packages = {
+        path.parent.name
+        for path in ROOT.glob("*/*.py")
+        if path.parent.name not in NOT_SHIPPED and not path.parent.name.startswith(".")
+    }
+    assert packages <= copied, f"add {sorted(packages - copied)} to the Dockerfile (or NOT_SHIPPED)"
+    for package in packages:
+        assert not ignored(f"{package}/module.py")
+
+
+def test_dockerignore_is_an_allow_list():
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*"
+    allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    assert not allowed & (NOT_SHIPPED | {".git", ".github", ".streamlit/secrets.toml"})
+    assert ".streamlit/config.toml" in allowed
