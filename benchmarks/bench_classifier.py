@@ -65,6 +65,7 @@ def main(args: argparse.Namespace) -> None:
         predict_one(data)
     predict_ms = [t for data in photos for t in timed(lambda d=data: predict_one(d), 1)]
 
+    classifier_rss = peak_rss_mb()  # before the baseline model exists
     resnet = torchvision.models.resnet50(weights=None).eval()
     x = torch.randn(1, 3, 224, 224)
     with torch.inference_mode():
@@ -93,7 +94,10 @@ def main(args: argparse.Namespace) -> None:
         f"{16000 / min(single):.1f} photos/s ({min(single) / min(batched):.2f}x)"
     )
     print(f"model load                {load_s:.2f} s")
-    print(f"peak RSS                  {peak_rss_mb():.0f} MB  (includes the ResNet-50 baseline)")
+    print(
+        f"peak RSS                  {classifier_rss:.0f} MB before the baseline (target <= 700), "
+        f"{peak_rss_mb():.0f} MB with ResNet-50 loaded"
+    )
 
 
 def get_args_parser() -> argparse.ArgumentParser:

@@ -273,6 +273,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     classes = train_set.classes
     model = build_model(args.arch, len(classes), image_size=args.val_crop_size)
+    if args.init_from:
+        weights = torch.load(args.init_from, map_location="cpu", weights_only=False)
+        model.load_state_dict(weights["model"])
     freeze_trunk(model, args.frozen_blocks)
     model.to(device, memory_format=torch.channels_last)
 
@@ -436,6 +439,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="data-loading workers (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        help="start from this checkpoint's weights, with a new schedule (default: ImageNet)",
+    )
     parser.add_argument(
         "--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists"
     )
