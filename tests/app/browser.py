@@ -1,0 +1,128 @@
+"""Run ``streamlit run app.py`` on a loopback port and drive it with Debian's Chromium.
+
+Shared by the browser test and ``benchmarks/bench_app.py``. Playwright never downloads a
+browser here: Chromium comes from the system (``apt-get install chromium``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+RESULT_CAPTION = "The model answered in"
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> float:
+    """Seconds until ``url/_stcore/health`` answers ``ok``; raises if the server dies or stalls."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                if response.status == 200:
+                    return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} was not healthy after {timeout:.0f} s")
+
+
+@contextmanager
+def streamlit_server(
+    env: Mapping[str, str], *, log_path: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen, float]]:
+    """Start the app; yields ``(base_url, process, seconds_to_healthy)`` and stops it after."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--server.headless", "true",
+    ]  # fmt: skip
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+        yield url, process, time.perf_counter() - started
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if log_path:
+            log.close()
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(
+        executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+    )
+
+
+def open_app(browser, url: str, *, width: int = 1280, height: int = 1000):
+    """A fresh page on the app, once its title is drawn."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url, wait_until="domcontentloaded", timeout=120_000)
+    page.get_by_role("heading", name="DishLens").first.wait_for(timeout=120_000)
+    return page
+
+
+def upload_photo(page, photo: Path, *, timeout_ms: float = 60_000) -> float:
+    """Upload ``photo`` in the upload tab; returns seconds until the dish result is drawn."""
+    page.get_by_role("tab", name="Upload a photo").click()
+    chooser = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    started = time.perf_counter()
+    chooser.set_input_files(str(photo))
+    page.get_by_text(RESULT_CAPTION).wait_for(timeout=timeout_ms)
+    return time.perf_counter() - started
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and its children, from /proc."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(child) for child in children.read_text().split()]
+    for one in pids:
+        for line in Path(f"/proc/{one}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total

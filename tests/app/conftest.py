@@ -1,0 +1,158 @@
+"""Fixtures for the app tests: loopback servers, photos and model copies with forced verdicts."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from classifier.predictor import DEFAULT_MODEL_DIR
+from tests.conftest import FOOD_MNIST
+
+# Every app test fails if anything connects beyond loopback, and huggingface_hub may send
+# requests (to the loopback chat server only); both fixtures are autouse.
+from tests.llm_client.conftest import hub_sends_to_loopback, loopback_only  # noqa: F401
+from tests.llm_client.fake_llm_server import ChatServer
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+# The model thresholds that force each verdict, whatever the photo (see ``forced_model``).
+FORCED_THRESHOLDS = {
+    "confident": {"unsure_probability": 0.0, "not_food_score": 1e30},
+    "unsure": {"unsure_probability": 1.01, "not_food_score": 1e30},
+    "not_food": {"unsure_probability": 0.0, "not_food_score": -1.0},
+}
+
+
+@pytest.fixture(autouse=True)
+def feedback_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Feedback of every app test goes to its own temporary folder, never to ./feedback."""
+    folder = tmp_path / "feedback"
+    monkeypatch.setenv("FEEDBACK_URI", str(folder))
+    return folder
+
+
+@pytest.fixture
+def run_app() -> Callable[[], AppTest]:
+    """Run ``app.py`` once, as a fresh browser session would, and return the AppTest."""
+
+    def run() -> AppTest:
+        # Generous: the first run imports torch and loads the model on a busy 2-core machine.
+        return AppTest.from_file(APP, default_timeout=120).run()
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# PHOTOS
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def dish_jpeg() -> bytes:
+    """A real food photo: a Food-101 bibimbap when ../shared is there, else skimage's coffee."""
+    photos = sorted((FOOD_MNIST / "images" / "bibimbap").glob("*.jpg"))
+    if photos:
+        return photos[0].read_bytes()
+    from skimage import data
+
+    return _jpeg(Image.fromarray(data.coffee()))
+
+
+@pytest.fixture(scope="session")
+def not_food_jpeg() -> bytes:
+    """A photo with no food in it (skimage's astronaut)."""
+    from skimage import data
+
+    return _jpeg(Image.fromarray(data.astronaut()))
+
+
+# ---------------------------------------------------------------------------------------------
+# MODELS
+
+
+@pytest.fixture(scope="session")
+def forced_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], str]:
+    """A copy of the default model whose card thresholds force one verdict for every photo.
+
+    Only ``card.json`` changes (it is not covered by the weights checksum): the real weights
+    still compute the real top-3, only the status is forced.
+    """
+    made: dict[str, str] = {}
+
+    def make(status: str) -> str:
+        if status not in made:
+            target = tmp_path_factory.mktemp(f"model-{status}") / "model"
+            shutil.copytree(DEFAULT_MODEL_DIR, target)
+            card = json.loads((target / "card.json").read_text())
+            card["thresholds"].update(FORCED_THRESHOLDS[status])
+            (target / "card.json").write_text(json.dumps(card))
+            made[status] = str(target)
+        return made[status]
+
+    return make
+
+
+# ---------------------------------------------------------------------------------------------
+# LOOPBACK IMAGE SERVER
+
+
+@pytest.fixture(scope="session")
+def image_server(dish_jpeg: bytes) -> Iterator[str]:
+    """A threaded HTTP server on 127.0.0.1 with ``/dish.jpg`` and ``/page.jpg`` (HTML)."""
+    routes = {
+        "/dish.jpg": ("image/jpeg", dish_jpeg),
+        "/page.jpg": ("image/jpeg", b"<!doctype html><html><body>Not a photo</body></html>"),
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path not in routes:
+                self.send_error(404)
+                return
+            content_type, body = routes[self.path]
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+
+
+# ---------------------------------------------------------------------------------------------
+# OPENAI-COMPATIBLE CHAT SERVER (the chat package's scripted server)
+
+LLM_API_KEY = "sk-test-not-a-real-key"
+
+
+@pytest.fixture
+def chat_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
+    """The scripted SSE server on 127.0.0.1, with LLM_BASE_URL and a dummy LLM_API_KEY set."""
+    server = ChatServer().start()
+    monkeypatch.setenv("LLM_BASE_URL", server.url)
+    monkeypatch.setenv("LLM_API_KEY", LLM_API_KEY)
+    monkeypatch.setenv("LLM_MAX_RETRIES", "1")
+    yield server
+    server.stop()
