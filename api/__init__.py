@@ -1,0 +1,1 @@
+"""The DishLens JSON API (FastAPI); run it with ``uvicorn api.main:app``."""

@@ -1,0 +1,74 @@
+"""Errors the JSON API raises itself; ``str()`` of each is a user-safe sentence.
+
+Intake and classifier errors keep their own classes; :mod:`api.problems` turns every
+:class:`~dishlens.errors.DishLensError` into an RFC 9457 problem response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dishlens.errors import DishLensError
+
+
+class ApiError(DishLensError):
+    """Base class for errors of the JSON API."""
+
+
+# ---------------------------------------------------------------------------------------------
+# SERVICE STATE ERRORS (503)
+
+
+class ModelNotReadyError(ApiError):
+    """The model has not finished loading (or failed to load)."""
+
+    retry_after = 5
+
+    def __init__(
+        self, message: str = "The model is still loading; try again in a few seconds."
+    ) -> None:
+        super().__init__(message)
+
+
+class ServiceBusyError(ApiError):
+    """Every worker is busy and the waiting line is full."""
+
+    retry_after = 1
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        super().__init__("DishLens is busy with other photos; try again in a second.")
+
+
+# ---------------------------------------------------------------------------------------------
+# REQUEST ERRORS (4xx)
+
+
+class RequestTooLargeError(ApiError, ValueError):
+    """The request body is larger than the API accepts."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit_bytes = limit_bytes
+        megabytes = limit_bytes / (1024 * 1024)
+        super().__init__(
+            f"The request is larger than {megabytes:.1f} MB, the most DishLens accepts."
+        )
+
+
+class UnsupportedMediaTypeError(ApiError, ValueError):
+    """The request body is neither multipart/form-data nor JSON."""
+
+    def __init__(self, content_type: str | None) -> None:
+        self.content_type = content_type
+        super().__init__(
+            "Send the photo as multipart/form-data (field 'photo') or a link as "
+            'application/json ({"url": "https://..."}).'
+        )
+
+
+class InvalidRequestError(ApiError, ValueError):
+    """The request is well formed HTTP but its content does not validate."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        self.errors = errors or []
+        super().__init__(message)

@@ -1,0 +1,57 @@
+"""The DishLens JSON API: ``uvicorn api.main:app --host 0.0.0.0 --port 8000``.
+
+Routes live in ``api/routes/`` (one router per resource); errors become RFC 9457 problems in
+``api/problems.py``; the model loads in the background at startup (``/readyz`` answers 503
+until it has) and runs on ``api.runner.ModelRunner``'s bounded thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI
+
+from api.problems import install_problem_handlers
+from api.routes import classify, health, meta
+from api.runner import ModelRunner
+from classifier import Classifier, load_classifier
+from dishlens.settings import Settings, load_settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def create_app(
+    settings: Settings | None = None, *, loader: Callable[[], Classifier] | None = None
+) -> FastAPI:
+    """Build the app. At startup it reads ``settings`` (default: the environment) and runs
+    ``loader`` (default: ``load_classifier`` with those settings) in the background."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resolved = settings or load_settings()
+        logging.basicConfig(level=resolved.log_level.upper(), format=LOG_FORMAT)
+        runner = ModelRunner(queue_size=resolved.api_queue_size)
+        app.state.settings, app.state.runner = resolved, runner
+        load = loader or partial(load_classifier, resolved.model_uri, settings=resolved)
+        loading = asyncio.create_task(runner.load(load))
+        yield
+        loading.cancel()
+        runner.close()
+
+    app = FastAPI(
+        title="DishLens API",
+        version="1",
+        lifespan=lifespan,
+        summary="Name the dish in a food photo.",
+    )
+    install_problem_handlers(app)
+    for router in (classify.router, meta.router, health.router):
+        app.include_router(router)
+    return app
+
+
+app = create_app()

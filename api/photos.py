@@ -1,0 +1,171 @@
+"""Turn a ``POST /v1/classify`` request into a decoded photo, or a typed refusal.
+
+The body is read with a byte cap (``MAX_IMAGE_MB`` plus room for multipart framing; 16 KiB for
+JSON) before anything parses it, so an oversize upload costs no more than the cap. Decoding and link
+fetching are ``intake``'s job and run on worker threads, off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from PIL import Image
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+from starlette.types import Message
+
+import intake
+from api.errors import InvalidRequestError, RequestTooLargeError, UnsupportedMediaTypeError
+from api.schemas import ClassifyUrlCreate
+from dishlens.settings import Settings
+
+PHOTO_FIELD = "photo"
+MULTIPART = "multipart/form-data"
+JSON = "application/json"
+FRAMING_BYTES = 64 * 1024
+JSON_BODY_BYTES = 16 * 1024
+MAX_ASPECT_RATIO = 20
+
+UrlFetcher = Callable[..., Image.Image]
+
+
+def get_url_fetcher() -> UrlFetcher:
+    """How links are fetched; tests override this dependency so they never leave loopback."""
+    return intake.image_from_url
+
+
+UrlFetcherDep = Annotated[UrlFetcher, Depends(get_url_fetcher)]
+
+
+def body_limit(media_type: str, settings: Settings) -> int:
+    """Largest body accepted: a photo plus multipart framing, or a small JSON object."""
+    return JSON_BODY_BYTES if media_type == JSON else settings.max_image_bytes + FRAMING_BYTES
+
+
+async def photo_from_request(
+    request: Request, settings: Settings, fetch_url: UrlFetcher
+) -> Image.Image:
+    """The photo a request carries: a multipart ``photo`` field or JSON ``{"url": ...}``.
+
+    Raises:
+        UnsupportedMediaTypeError: the body is neither multipart nor JSON.
+        RequestTooLargeError: the body is over the cap.
+        InvalidRequestError: the form or JSON does not validate.
+        intake.IntakeError: the photo or link cannot be used.
+    """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in (MULTIPART, JSON):
+        raise UnsupportedMediaTypeError(media_type or None)
+    body = await read_body(request, body_limit(media_type, settings))
+    if media_type == JSON:
+        url = parse_url_body(body)
+        image = await run_in_threadpool(fetch_url, url, settings=settings)
+    else:
+        data, filename = await parse_photo_form(request, body)
+        image = await run_in_threadpool(
+            intake.image_from_bytes, data, filename=filename, settings=settings
+        )
+    check_shape(image)
+    return image
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing it as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestTooLargeError(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLargeError(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_url_body(body: bytes) -> str:
+    try:
+        return ClassifyUrlCreate.model_validate_json(body).url
+    except ValidationError as error:
+        found = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in error.errors(include_url=False, include_input=False)
+        ]
+        raise InvalidRequestError(
+            'The JSON body must be an object with one field, "url", holding a link to a photo.',
+            found,
+        ) from error
+
+
+async def parse_photo_form(request: Request, body: bytes) -> tuple[bytes, str | None]:
+    replayed = Request(request.scope, _replay(body))
+    try:
+        async with replayed.form(max_files=1, max_fields=8) as form:
+            upload = form.get(PHOTO_FIELD)
+            if not isinstance(upload, UploadFile):
+                raise _missing_photo()
+            return await upload.read(), upload.filename
+    except MultiPartException as error:
+        raise InvalidRequestError(
+            f"The multipart form could not be read: {error.message}"
+        ) from error
+
+
+def check_shape(image: Image.Image) -> None:
+    """Refuse photos so long and thin that resizing them for the model would explode."""
+    width, height = image.size
+    if max(width, height) > MAX_ASPECT_RATIO * max(min(width, height), 1):
+        raise InvalidRequestError(
+            f"The photo is {width}×{height} pixels; DishLens needs one no more than "
+            f"{MAX_ASPECT_RATIO} times longer than it is wide."
+        )
+
+
+def _missing_photo() -> InvalidRequestError:
+    return InvalidRequestError(
+        f"Send the photo as a file in the multipart field '{PHOTO_FIELD}'.",
+        [{"loc": ["body", PHOTO_FIELD], "msg": "Field required", "type": "missing"}],
+    )
+
+
+def _replay(body: bytes) -> Callable[[], Awaitable[Message]]:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def openapi_request_body() -> dict[str, Any]:
+    """The two body shapes ``POST /v1/classify`` accepts, for the OpenAPI document."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                MULTIPART: {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            PHOTO_FIELD: {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "The photo (JPEG, PNG, WebP, HEIC…).",
+                            }
+                        },
+                        "required": [PHOTO_FIELD],
+                    },
+                },
+                JSON: {"schema": ClassifyUrlCreate.model_json_schema()},
+            },
+        }
+    }

@@ -1,0 +1,35 @@
+"""``POST /v1/classify``: name the dish in an uploaded photo or a linked one."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from api.deps import RunnerDep, SettingsDep
+from api.photos import UrlFetcherDep, openapi_request_body, photo_from_request
+from api.routes.responses import CLASSIFY
+from api.schemas import ClassificationPublic
+
+router = APIRouter(prefix="/v1", tags=["classify"])
+
+TopK = Annotated[int, Query(ge=1, le=10, description="How many dishes to return.")]
+
+
+@router.post("/classify", responses=CLASSIFY, openapi_extra=openapi_request_body())
+async def classify(
+    request: Request,
+    runner: RunnerDep,
+    settings: SettingsDep,
+    fetch_url: UrlFetcherDep,
+    top_k: TopK = 3,
+) -> ClassificationPublic:
+    """Classify a photo sent as multipart field `photo`, or linked as JSON `{"url": ...}`."""
+    started = time.perf_counter()
+    classifier = runner.classifier
+    with runner.slot():
+        image = await photo_from_request(request, settings, fetch_url)
+        prediction = await runner.predict(image, top_k=top_k)
+    server_ms = (time.perf_counter() - started) * 1000
+    return ClassificationPublic.from_prediction(prediction, classifier, server_ms=server_ms)

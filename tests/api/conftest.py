@@ -1,0 +1,191 @@
+"""Fixtures for the JSON API: the real bundled model, apps around it, photos, a loopback server.
+
+Network: a guard refuses every connect to a non-loopback address and every name lookup other
+than ``localhost``, so a broken SSRF check fails a test instead of sending a packet.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from api.main import create_app
+from classifier import Classifier, load_classifier
+from dishlens.settings import Settings
+
+# ---------------------------------------------------------------------------------------------
+# NETWORK GUARD
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail on any connect or DNS lookup that could leave this machine."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def check(sock: socket.socket, address: object) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0] if isinstance(address, tuple) else str(address)
+            if not _is_loopback(host):
+                raise AssertionError(f"test tried to connect to non-loopback {address!r}")
+
+    def connect(sock: socket.socket, address: object) -> None:
+        check(sock, address)
+        return real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: object) -> int:
+        check(sock, address)
+        return real_connect_ex(sock, address)
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> list:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name != "localhost" and not _is_loopback(name):
+            raise socket.gaierror(socket.EAI_NONAME, f"lookup of {name!r} refused in tests")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+# ---------------------------------------------------------------------------------------------
+# MODEL AND APP
+
+
+@pytest.fixture(scope="session")
+def classifier() -> Classifier:
+    """The bundled model, loaded once (tests never depend on its accuracy)."""
+    return load_classifier(settings=Settings())
+
+
+AppFactory = Callable[..., FastAPI]
+
+
+@pytest.fixture
+def make_app(classifier: Classifier) -> AppFactory:
+    """``make_app(**settings_fields, loader=...)``: an app serving the session's model."""
+
+    def make(*, loader: Callable[[], Classifier] | None = None, **fields: object) -> FastAPI:
+        return create_app(Settings(**fields), loader=loader or (lambda: classifier))
+
+    return make
+
+
+def wait_ready(client: TestClient, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "the app did not become ready"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def client(make_app: AppFactory) -> Iterator[TestClient]:
+    with TestClient(make_app()) as test_client:
+        wait_ready(test_client)
+        yield test_client
+
+
+@pytest.fixture
+def client_for(make_app: AppFactory) -> Iterator[Callable[..., TestClient]]:
+    """``client_for(**settings_fields)``: a ready client for an app with those settings."""
+    with_clients: list[TestClient] = []
+
+    def make(**fields: object) -> TestClient:
+        test_client = TestClient(make_app(**fields))
+        test_client.__enter__()
+        with_clients.append(test_client)
+        wait_ready(test_client)
+        return test_client
+
+    yield make
+    for test_client in with_clients:
+        test_client.__exit__(None, None, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# PHOTOS
+
+
+def encode(image: Image.Image, fmt: str = "JPEG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def jpeg_bytes() -> bytes:
+    """A small synthetic photo (a gradient, so JPEG has something to encode)."""
+    image = Image.linear_gradient("L").resize((320, 240)).convert("RGB")
+    return encode(image)
+
+
+# ---------------------------------------------------------------------------------------------
+# LOOPBACK IMAGE SERVER
+
+
+class PhotoServer(ThreadingHTTPServer):
+    daemon_threads = True
+    hits: int
+    photo: bytes
+
+    def url(self, path: str) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+
+class _PhotoHandler(BaseHTTPRequestHandler):
+    server: PhotoServer
+
+    def do_GET(self) -> None:
+        self.server.hits += 1
+        if self.path == "/food.jpg":
+            self._send(200, self.server.photo, "image/jpeg")
+        elif self.path == "/slow.jpg":
+            time.sleep(3)
+            self._send(200, self.server.photo, "image/jpeg")
+        elif self.path == "/page.jpg":
+            self._send(200, b"<html><body>not a photo</body></html>", "image/jpeg")
+        else:
+            self._send(404, b"missing", "text/plain")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def photo_server(jpeg_bytes: bytes) -> Iterator[PhotoServer]:
+    """A threaded HTTP server on 127.0.0.1 serving /food.jpg, /slow.jpg, /page.jpg, 404s."""
+    server = PhotoServer(("127.0.0.1", 0), _PhotoHandler)
+    server.hits, server.photo = 0, jpeg_bytes
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()

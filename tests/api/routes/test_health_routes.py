@@ -1,0 +1,55 @@
+"""``/healthz`` (process up) and ``/readyz`` (model loaded)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from fastapi.testclient import TestClient
+
+from classifier import Classifier, ModelArtifactError
+
+
+def test_healthz(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_names_the_model(client: TestClient, classifier: Classifier) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "model": classifier.name}
+
+
+def test_readyz_is_503_while_loading(make_app, classifier: Classifier) -> None:
+    release = threading.Event()
+
+    def loader() -> Classifier:
+        assert release.wait(timeout=30)
+        return classifier
+
+    with TestClient(make_app(loader=loader)) as client:
+        loading = client.get("/readyz")
+        healthy = client.get("/healthz")
+        release.set()
+    assert loading.status_code == 503
+    assert loading.headers["retry-after"] == "5"
+    assert loading.json()["type"] == "urn:dishlens:problem:model-not-ready"
+    assert healthy.status_code == 200
+
+
+def test_readyz_reports_a_model_that_failed_to_load(make_app) -> None:
+    def broken() -> Classifier:
+        raise ModelArtifactError("The weights file model.safetensors is truncated.", "x")
+
+    with TestClient(make_app(loader=broken)) as client:
+        deadline = time.monotonic() + 10
+        response = client.get("/readyz")
+        while "could not be loaded" not in response.json()["detail"]:
+            assert time.monotonic() < deadline, response.text
+            response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["detail"] == (
+        "The model could not be loaded: The weights file model.safetensors is truncated."
+    )

@@ -1,0 +1,159 @@
+"""The load generator: loopback-only targets, strict answer checking, and a 50-request run."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+from benchmarks import loadgen
+
+# ---------------------------------------------------------------------------------------------
+# TARGETS
+
+
+@pytest.mark.parametrize(
+    ("url", "normalised"),
+    [
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("http://localhost:8123/", "http://127.0.0.1:8123"),
+        ("http://127.9.9.9:1", "http://127.9.9.9:1"),
+        ("http://[::1]:8000", "http://[::1]:8000"),
+    ],
+)
+def test_loopback_targets_are_accepted(url: str, normalised: str) -> None:
+    assert loadgen.check_loopback(url) == normalised
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com:8000",
+        "http://10.0.0.1:8000",
+        "http://169.254.169.254/",
+        "http://0.0.0.0:8000",
+        "http://2130706433:8000",
+        "http://[::ffff:10.0.0.1]:8000",
+        "https://127.0.0.1:8000",
+        "http://user:pw@127.0.0.1:8000",
+        "http://localhost.example.com:8000",
+    ],
+)
+def test_other_targets_are_refused(url: str) -> None:
+    with pytest.raises(loadgen.TargetRefusedError):
+        loadgen.check_loopback(url)
+
+
+def test_main_refuses_before_any_connection(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    def no_connect(*args: object) -> None:
+        raise AssertionError("loadgen connected to a refused target")
+
+    monkeypatch.setattr(socket.socket, "connect", no_connect)
+    args = loadgen.get_args_parser().parse_args(["--url", "http://192.168.1.10:8000"])
+
+    assert loadgen.main(args) == 2
+    assert "not a loopback address" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# CHECKING ANSWERS
+
+
+def photo() -> loadgen.Probe:
+    return loadgen.photo_probe(loadgen.Photo("apple_pie/1", "apple_pie", b"jpeg", "apple_pie"))
+
+
+def answer(status: int, body: object, content_type: str = "application/json") -> httpx.Response:
+    return httpx.Response(status, content=json.dumps(body), headers={"content-type": content_type})
+
+
+def classification(label: str) -> dict:
+    top = [
+        {"label": label, "display_name": label, "probability": 0.9},
+        {"label": "other", "display_name": "Other", "probability": 0.1},
+    ]
+    return {"status": "confident", "top": top}
+
+
+def test_right_label_is_a_success() -> None:
+    error, label_ok = loadgen.check_answer(photo(), answer(200, classification("apple_pie")))
+    assert error is None and label_ok
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        answer(200, classification("baklava")),
+        answer(503, {"status": 503}),
+        answer(200, {"status": "confident", "top": []}),
+        answer(200, {**classification("apple_pie"), "status": "maybe"}),
+        httpx.Response(200, content=b"not json"),
+    ],
+    ids=["wrong-label", "503", "empty-top", "bad-status", "not-json"],
+)
+def test_failed_photo_answers_are_never_successes(response) -> None:
+    error, label_ok = loadgen.check_answer(photo(), response)
+    assert error is not None and not label_ok
+
+
+def test_invalid_input_needs_its_exact_status_as_problem_json() -> None:
+    probe = loadgen.Probe("svg", 415, {})
+    problem = {"type": "urn:x", "title": "T", "status": 415, "detail": "D"}
+
+    assert loadgen.check_answer(probe, answer(415, problem, "application/problem+json"))[0] is None
+    assert loadgen.check_answer(probe, answer(415, problem))[0] is not None
+    assert loadgen.check_answer(probe, answer(422, {**problem, "status": 422}))[0] is not None
+    assert loadgen.check_answer(probe, answer(500, problem, "application/problem+json"))[0]
+
+
+def test_report_fails_when_any_request_failed() -> None:
+    good = loadgen.Outcome(photo(), 10.0, 200, None, True)
+    lost = loadgen.Outcome(photo(), 10.0, None, "photo: transport ReadTimeout")
+
+    assert loadgen.Report([good], 1.0, 1).all_ok()
+    assert not loadgen.Report([good, lost], 1.0, 2).all_ok()
+    assert not loadgen.Report([], 1.0, 2).all_ok()
+
+
+# ---------------------------------------------------------------------------------------------
+# A REAL RUN
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+def test_fifty_requests_against_a_spawned_server(
+    food_mnist: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = loadgen.get_args_parser().parse_args(
+        [
+            "--spawn",
+            "--requests",
+            "50",
+            "--concurrency",
+            "4",
+            "--photos",
+            "10",
+            "--data",
+            str(food_mnist),
+            "--in-process-seconds",
+            "0.5",
+            "--batch-sizes",
+            "1,2",
+            "--duration",
+            "120",
+        ]
+    )
+
+    status = loadgen.main(args)
+
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "success                100.0 % (50/50)" in out
+    assert "correct labels         100.0 %" in out
+    assert "invalid -> right 4xx   100.0 % (10/10)" in out
+    assert "API / best in-process" in out
