@@ -135,6 +135,9 @@ def load_classifier(uri: str | None = None, *, settings: Settings | None = None)
     started = time.perf_counter()
     model_dir = resolve_model_dir(uri, settings)
     classifier = Classifier(*load_artifact(model_dir))
+    # The first forward pass sets up oneDNN's kernels (about a second on 2 cores); do it here
+    # so the first person's photo does not pay for it.
+    classifier.predict(Image.new("RGB", (classifier.card["input_size"],) * 2))
     logger.info(
         "model loaded name=%s dishes=%d seconds=%.2f",
         classifier.name,
