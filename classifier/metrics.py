@@ -74,7 +74,8 @@ class MahalanobisScorer:
         means = torch.stack([features[targets == c].mean(0) for c in range(n_classes)])
         centred = features - means[targets]
         covariance = centred.T @ centred / len(features)
-        scale = covariance.diagonal().mean()
+        # Floor the scale: with one photo a class the covariance is all zeros.
+        scale = covariance.diagonal().mean().clamp(min=1e-6)
         covariance = (1 - shrinkage) * covariance + shrinkage * scale * torch.eye(len(covariance))
         return cls(means.float(), torch.linalg.inv(covariance).float())
 

@@ -46,6 +46,23 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def rng_state(loader: DataLoader) -> dict[str, Any]:
+    """Every random state a resumed run needs to continue exactly where this one stopped."""
+    return {
+        "torch": torch.get_rng_state(),
+        "loader": loader.generator.get_state(),
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+    }
+
+
+def restore_rng(state: dict[str, Any], loader: DataLoader) -> None:
+    torch.set_rng_state(state["torch"])
+    loader.generator.set_state(state["loader"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -302,9 +319,16 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     start_epoch = 0
     if args.resume and (out / CHECKPOINT).is_file():
         checkpoint = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=False)
+        if checkpoint["args"]["epochs"] != args.epochs:
+            raise SystemExit(
+                f"{out / CHECKPOINT} belongs to a {checkpoint['args']['epochs']}-epoch run; "
+                "--resume finishes that run. To train further with a new schedule, use "
+                f"--init-from {out / CHECKPOINT} and a new --out."
+            )
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["lr_scheduler"])
+        restore_rng(checkpoint["rng"], loader)
         start_epoch = checkpoint["epoch"] + 1
         print(f"Resuming from {out / CHECKPOINT} at epoch {start_epoch + 1}.")
 
@@ -330,6 +354,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 "optimizer": optimizer.state_dict(),
                 "lr_scheduler": scheduler.state_dict(),
                 "epoch": epoch,
+                "rng": rng_state(loader),
                 "args": vars(args),
                 "classes": classes,
             },

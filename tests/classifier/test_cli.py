@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from classifier import evaluate, predict, train
@@ -57,7 +58,7 @@ def test_train_writes_a_complete_artifact(tiny_model: Path) -> None:
     assert len(card["weights_sha256"]) == 64
 
 
-def test_train_is_deterministic_and_resumable(food_mnist: Path, tiny_model: Path, tmp_path) -> None:
+def test_train_is_deterministic(food_mnist: Path, tiny_model: Path, tmp_path) -> None:
     again = tmp_path / "again"
     train.main(train_args(food_mnist, again))
     first, second = (
@@ -66,11 +67,33 @@ def test_train_is_deterministic_and_resumable(food_mnist: Path, tiny_model: Path
     )
     assert all((first[k] == second[k]).all() for k in first)
 
-    resumed = tmp_path / "resumed"
-    shutil.copytree(again, resumed)
-    card = train.main(train_args(food_mnist, resumed, "--epochs", "2", "--resume"))
-    assert card["training"]["recipe"]["epochs"] == 2
-    assert not all((first[k] == load_file(resumed / "model.safetensors")[k]).all() for k in first)
+
+def test_an_interrupted_run_resumes_exactly(food_mnist: Path, tmp_path, monkeypatch) -> None:
+    straight = tmp_path / "straight"
+    train.main(train_args(food_mnist, straight, "--epochs", "2", "--limit-per-class", "1"))
+
+    interrupted = tmp_path / "interrupted"
+    real_epoch, calls = train.train_one_epoch, []
+
+    def stop_in_second_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train_one_epoch", stop_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(train_args(food_mnist, interrupted, "--epochs", "2", "--limit-per-class", "1"))
+    monkeypatch.setattr(train, "train_one_epoch", real_epoch)
+    train.main(
+        train_args(food_mnist, interrupted, "--epochs", "2", "--limit-per-class", "1", "--resume")
+    )
+    expected = load_file(straight / "model.safetensors")
+    resumed = load_file(interrupted / "model.safetensors")
+    assert all(torch.equal(expected[k], resumed[k]) for k in expected)
+
+    with pytest.raises(SystemExit, match="--resume finishes that run"):
+        train.main(train_args(food_mnist, interrupted, "--epochs", "3", "--resume"))
 
 
 def test_evaluate_reports_metrics_confusion_and_non_food(food_mnist, tiny_model, tmp_path) -> None:

@@ -68,3 +68,9 @@ def test_thresholds_respect_the_flagged_cap() -> None:
     assert 0.015 <= not_food.float().mean() <= 0.025
     assert (not_food | unsure).float().mean() <= 0.05 + 1e-9
     assert unsure.any()
+
+
+def test_mahalanobis_fits_one_sample_per_class() -> None:
+    features = torch.randn(3, 8)
+    scorer = MahalanobisScorer.fit(features, torch.arange(3), 3)
+    assert torch.isfinite(scorer.score(torch.randn(4, 8))).all()

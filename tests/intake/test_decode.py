@@ -139,34 +139,31 @@ def test_pixel_bomb_over_pillows_own_limit() -> None:
 # SIZE AND THE JPEG FAST PATH
 
 
-def test_twelve_megapixel_jpeg_is_decoded_in_draft_mode(
-    big_jpeg: bytes, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    drafts = []
+@pytest.fixture
+def drafts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The size each JPEG decode was drafted to, in order."""
+    sizes: list[tuple[int, int]] = []
     real_draft = JpegImagePlugin.JpegImageFile.draft
 
     def spy(self, mode, size):
         result = real_draft(self, mode, size)
-        drafts.append(self.size)
+        sizes.append(self.size)
         return result
 
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    return sizes
+
+
+def test_twelve_megapixel_jpeg_is_decoded_in_draft_mode(
+    big_jpeg: bytes, drafts: list[tuple[int, int]]
+) -> None:
     image = _decode(big_jpeg)
     assert drafts == [(1000, 750)]  # libjpeg decoded at 1/4 scale, never at 4000×3000
     assert image.size == (683, MIN_SHORT_SIDE)
 
 
-def test_progressive_jpeg_is_also_drafted(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progressive_jpeg_is_also_drafted(drafts: list[tuple[int, int]]) -> None:
     data = encode(photos.two_tone((2400, 1800)), "JPEG", quality=85, progressive=True)
-    drafts = []
-    real_draft = JpegImagePlugin.JpegImageFile.draft
-
-    def spy(self, mode, size):
-        result = real_draft(self, mode, size)
-        drafts.append(self.size)
-        return result
-
-    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
     image = _decode(data)
     assert drafts == [(1200, 900)]
     assert image.size == (683, 512)
