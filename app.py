@@ -8,6 +8,7 @@ questions and ``dishlens.feedback`` stores "Right dish?" answers.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import streamlit as st
@@ -298,7 +299,8 @@ def show_sidebar(model: Classifier, chat: llm_client.Chat) -> None:
 
 @st.dialog("DishLens README", width="large")
 def show_readme() -> None:
-    st.markdown(README.read_text(encoding="utf-8"))
+    # Relative image links (the screenshot) do not resolve inside the page; leave them out.
+    st.markdown(re.sub(r"!\[[^\]]*\]\([^)]*\)\n?", "", README.read_text(encoding="utf-8")))
 
 
 st.set_page_config(page_title="DishLens", page_icon="🍽️", layout="centered")

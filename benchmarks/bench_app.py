@@ -1,0 +1,164 @@
+"""The Streamlit app as people meet it: cold start, photo to dish in a real browser, memory.
+
+    python3 benchmarks/bench_app.py [--starts 3] [--uploads 10] [--sessions 5]
+
+Runs ``streamlit run app.py`` on a loopback port and drives Debian's Chromium (Playwright) at
+it. Prints:
+
+- cold start: process start to ``/_stcore/health`` answering, and to the first page being
+  usable (title, model card and upload tab drawn, which includes importing torch and loading
+  the model), median over ``--starts`` fresh processes;
+- upload to dish shown: from handing the photo to the upload widget to the result being drawn,
+  p50/p95 over ``--uploads`` Food-101 validation photos, each in a fresh browser session
+  (also the model's own time from the page's caption);
+- server RSS with ``--sessions`` concurrent browser sessions that each uploaded a photo and
+  asked a question (target <= 1 GB), and the peak RSS of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.app.browser import (  # noqa: E402
+    RESULT_CAPTION,
+    chromium_path,
+    launch_chromium,
+    open_app,
+    rss_bytes,
+    streamlit_server,
+    upload_photo,
+)
+
+FOOD_MNIST = REPO.parent / "shared" / "data" / "food-mnist"
+MB = 1024 * 1024
+
+
+def val_photos(n: int) -> list[Path]:
+    """``n`` validation photos spread over the classes."""
+    entries = (FOOD_MNIST / "meta" / "val.txt").read_text().split()
+    step = max(1, len(entries) // n)
+    return [FOOD_MNIST / "images" / f"{entry}.jpg" for entry in entries[::step][:n]]
+
+
+def percentile(samples: list[float], q: int) -> float:
+    if len(samples) < 2:
+        return samples[0]
+    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
+
+
+def peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def cold_starts(playwright, env: dict[str, str], starts: int) -> tuple[list[float], list[float]]:
+    healthy, usable = [], []
+    for _ in range(starts):
+        with streamlit_server(env) as (url, _, seconds):
+            healthy.append(seconds)
+            started = time.perf_counter()
+            browser = launch_chromium(playwright)
+            page = open_app(browser, url)
+            page.get_by_text("Dishes it knows").wait_for(timeout=120_000)
+            page.get_by_role("tab", name="Upload a photo").wait_for()
+            usable.append(seconds + time.perf_counter() - started)
+            browser.close()
+    return healthy, usable
+
+
+def uploads(playwright, url: str, photos: list[Path]) -> tuple[list[float], list[float]]:
+    shown, model_ms = [], []
+    browser = launch_chromium(playwright)
+    for photo in photos:
+        page = open_app(browser, url)
+        page.get_by_text("Dishes it knows").wait_for(timeout=120_000)
+        shown.append(upload_photo(page, photo))
+        caption = page.get_by_text(RESULT_CAPTION).inner_text()
+        model_ms.append(float(re.search(r"answered in (\d+) ms", caption).group(1)))
+        page.close()
+    browser.close()
+    return shown, model_ms
+
+
+def concurrent_sessions(playwright, url: str, pid: int, photos: list[Path]) -> int:
+    """Server RSS once ``len(photos)`` live sessions have each uploaded a photo and asked."""
+    browser = launch_chromium(playwright)
+    pages = [open_app(browser, url) for _ in photos]
+    for page, photo in zip(pages, photos, strict=True):  # all uploads in flight together
+        page.get_by_role("tab", name="Upload a photo").click()
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+    for page in pages:
+        page.get_by_text(RESULT_CAPTION).wait_for(timeout=120_000)
+        suggestion = page.locator(".st-key-suggest_ingredients button")
+        if suggestion.count():  # not-food verdicts offer no chat
+            suggestion.click()
+            answer = page.locator('[data-testid="stChatMessage"]').filter(has_text="ngredients")
+            answer.nth(1).wait_for(timeout=120_000)
+    rss = rss_bytes(pid)
+    browser.close()
+    return rss
+
+
+def main(args: argparse.Namespace) -> None:
+    from playwright.sync_api import sync_playwright
+
+    if chromium_path() is None:
+        sys.exit("chromium is not installed: apt-get install chromium")
+    photos = val_photos(max(args.uploads, args.sessions))
+    with tempfile.TemporaryDirectory() as feedback, sync_playwright() as playwright:
+        env = {"FEEDBACK_URI": feedback, "HF_HUB_OFFLINE": "1"}
+        env.update({"LLM_BASE_URL": "", "HF_TOKEN": "", "HF_TOKEN_SECRET_ID": ""})
+        healthy, usable = cold_starts(playwright, env, args.starts)
+        print(
+            f"cold start to healthy      median {statistics.median(healthy):6.2f} s"
+            f"  (runs: {', '.join(f'{s:.2f}' for s in healthy)})"
+        )
+        print(
+            f"cold start to usable page  median {statistics.median(usable):6.2f} s"
+            f"  (runs: {', '.join(f'{s:.2f}' for s in usable)}; includes model load)"
+        )
+        with streamlit_server(env) as (url, process, _):
+            shown, model_ms = uploads(playwright, url, photos[: args.uploads])
+            print(
+                f"upload -> dish shown       p50 {percentile(shown, 50) * 1000:7.0f} ms"
+                f"  p95 {percentile(shown, 95) * 1000:7.0f} ms  (n={len(shown)})"
+            )
+            print(f"  of which model predict   p50 {percentile(model_ms, 50):7.0f} ms")
+            rss = concurrent_sessions(playwright, url, process.pid, photos[: args.sessions])
+            print(
+                f"server RSS, {args.sessions} sessions     {rss / MB:7.0f} MB"
+                f"  (target <= 1024 MB; peak {peak_rss(process.pid) / MB:.0f} MB)"
+            )
+    with open("/proc/loadavg") as loadavg:
+        print(f"load average at the end: {loadavg.read().split()[0]} on {_cpus()} CPUs")
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument("--starts", type=int, default=3, help="cold starts to time (default 3)")
+    parser.add_argument("--uploads", type=int, default=10, help="photos to upload (default 10)")
+    parser.add_argument(
+        "--sessions", type=int, default=5, help="concurrent sessions for RSS (default 5)"
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())
