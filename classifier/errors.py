@@ -51,5 +51,9 @@ class UnknownArchitectureError(ClassifierError, ValueError):
         super().__init__(f"Unknown architecture {name!r}; choose one of: {', '.join(known)}.")
 
 
+class InputError(ClassifierError, OSError):
+    """A photo named on the command line could not be read."""
+
+
 class DatasetError(ClassifierError, ValueError):
     """A training or evaluation folder is not in Food-101 layout."""

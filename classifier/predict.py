@@ -21,6 +21,7 @@ from typing import IO, Any
 from PIL import Image
 from tqdm import tqdm
 
+from classifier.errors import InputError
 from classifier.predictor import Classifier, Prediction, load_classifier
 from dishlens.errors import DishLensError
 
@@ -99,10 +100,6 @@ def _read_bytes(item: Item) -> bytes:
         return Path(item.source).read_bytes()
     except OSError as error:
         raise InputError(f"Could not read {item.source}: {error.strerror or error}") from error
-
-
-class InputError(DishLensError, OSError):
-    """A photo given on the command line could not be read."""
 
 
 def record(item: Item, prediction: Prediction | None, error: Exception | None) -> dict[str, Any]:
