@@ -1,4 +1,8 @@
-"""Dependencies shared by the routes, as ``Annotated`` aliases."""
+"""Dependencies shared by the routes, as ``Annotated`` aliases.
+
+All are ``async def``: they never block, and FastAPI would run plain ``def`` dependencies on a
+worker thread, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,15 @@ from classifier import Classifier
 from dishlens.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_runner(request: Request) -> ModelRunner:
+async def get_runner(request: Request) -> ModelRunner:
     return request.app.state.runner
 
 
-def get_classifier(runner: Annotated[ModelRunner, Depends(get_runner)]) -> Classifier:
+async def get_classifier(runner: Annotated[ModelRunner, Depends(get_runner)]) -> Classifier:
     """The loaded model; 503 (``ModelNotReadyError``) until it is."""
     return runner.classifier
 

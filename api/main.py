@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from api.problems import install_problem_handlers
 from api.routes import classify, health, meta
-from api.runner import ModelRunner
+from api.runner import MAX_BATCH, runner_for
 from classifier import Classifier, load_classifier
 from dishlens.settings import Settings, load_settings
 
@@ -25,16 +25,20 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 def create_app(
-    settings: Settings | None = None, *, loader: Callable[[], Classifier] | None = None
+    settings: Settings | None = None,
+    *,
+    loader: Callable[[], Classifier] | None = None,
+    max_batch: int = MAX_BATCH,
 ) -> FastAPI:
     """Build the app. At startup it reads ``settings`` (default: the environment) and runs
-    ``loader`` (default: ``load_classifier`` with those settings) in the background."""
+    ``loader`` (default: ``load_classifier`` with those settings) in the background.
+    ``max_batch`` bounds the micro-batches (1 turns batching off; for benchmarks)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or load_settings()
         logging.basicConfig(level=resolved.log_level.upper(), format=LOG_FORMAT)
-        runner = ModelRunner(queue_size=resolved.api_queue_size)
+        runner = runner_for(resolved, max_batch=max_batch)
         app.state.settings, app.state.runner = resolved, runner
         load = loader or partial(load_classifier, resolved.model_uri, settings=resolved)
         loading = asyncio.create_task(runner.load(load))

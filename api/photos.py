@@ -2,12 +2,14 @@
 
 The body is read with a byte cap (``MAX_IMAGE_MB`` plus room for multipart framing; 16 KiB for
 JSON) before anything parses it, so an oversize upload costs no more than the cap. Decoding and link
-fetching are ``intake``'s job and run on worker threads, off the event loop.
+fetching are ``intake``'s job; both run off the event loop (links on a worker thread, uploads
+on the model thread just before classification).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -33,7 +35,7 @@ MAX_ASPECT_RATIO = 20
 UrlFetcher = Callable[..., Image.Image]
 
 
-def get_url_fetcher() -> UrlFetcher:
+async def get_url_fetcher() -> UrlFetcher:
     """How links are fetched; tests override this dependency so they never leave loopback."""
     return intake.image_from_url
 
@@ -48,29 +50,33 @@ def body_limit(media_type: str, settings: Settings) -> int:
 
 async def photo_from_request(
     request: Request, settings: Settings, fetch_url: UrlFetcher
-) -> Image.Image:
-    """The photo a request carries: a multipart ``photo`` field or JSON ``{"url": ...}``.
+) -> Callable[[], Image.Image]:
+    """The photo a request carries (multipart ``photo`` field or JSON ``{"url": ...}``), as a
+    function that returns it decoded and checked.
+
+    A link is downloaded here, on a worker thread; an upload is decoded only when the function
+    is called, so the model thread can decode and classify it in one go.
 
     Raises:
         UnsupportedMediaTypeError: the body is neither multipart nor JSON.
         RequestTooLargeError: the body is over the cap.
         InvalidRequestError: the form or JSON does not validate.
-        intake.IntakeError: the photo or link cannot be used.
+        intake.IntakeError: the link cannot be used (the returned function raises it for an
+            upload that cannot be).
     """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in (MULTIPART, JSON):
         raise UnsupportedMediaTypeError(media_type or None)
     body = await read_body(request, body_limit(media_type, settings))
     if media_type == JSON:
-        url = parse_url_body(body)
-        image = await run_in_threadpool(fetch_url, url, settings=settings)
-    else:
-        data, filename = await parse_photo_form(request, body)
-        image = await run_in_threadpool(
-            intake.image_from_bytes, data, filename=filename, settings=settings
-        )
-    check_shape(image)
-    return image
+        image = await run_in_threadpool(fetch_url, parse_url_body(body), settings=settings)
+        return partial(check_shape, image)
+    data, filename = await parse_photo_form(request, body)
+    return partial(decode_upload, data, filename, settings)
+
+
+def decode_upload(data: bytes, filename: str | None, settings: Settings) -> Image.Image:
+    return check_shape(intake.image_from_bytes(data, filename=filename, settings=settings))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -116,14 +122,15 @@ async def parse_photo_form(request: Request, body: bytes) -> tuple[bytes, str | 
         ) from error
 
 
-def check_shape(image: Image.Image) -> None:
-    """Refuse photos so long and thin that resizing them for the model would explode."""
+def check_shape(image: Image.Image) -> Image.Image:
+    """``image``, unless it is so long and thin that resizing it for the model would explode."""
     width, height = image.size
     if max(width, height) > MAX_ASPECT_RATIO * max(min(width, height), 1):
         raise InvalidRequestError(
             f"The photo is {width}×{height} pixels; DishLens needs one no more than "
             f"{MAX_ASPECT_RATIO} times longer than it is wide."
         )
+    return image
 
 
 def _missing_photo() -> InvalidRequestError:

@@ -1,23 +1,29 @@
 """Does grouping concurrent API requests into micro-batches pay on this CPU?
 
-Simulates the API's model stage in-process (no HTTP, which costs the same either way): a fixed
-number of concurrent callers on one asyncio loop each classify val photos over and over,
-through (a) :class:`api.runner.ModelRunner` as the API uses it (batch 1; 1 or 2 model threads)
-and (b) a micro-batcher that gathers whatever requests are waiting (up to ``max_batch``,
-waiting at most ``--window-ms`` for more) into one ``predict_batch`` call. Also prints plain
-serial ``predict_batch`` throughput per batch size. Keep batching only if (b) beats (a).
+Simulates the API's model stage in-process (HTTP costs the same either way): ``--concurrency``
+callers on one asyncio loop classify val photos over and over through
 
-    python benchmarks/bench_api.py --concurrency 8 --seconds 10
+* :class:`api.runner.ModelRunner` as the API uses it: batch 1, W model threads × T PyTorch
+  threads each (1×2: one forward at a time using both cores; 2×1: one single-threaded forward
+  per core, the API's default);
+* :class:`MicroBatcher`: the same threads, but each takes every request already waiting (up to
+  ``max_batch``, after waiting at most ``--window-ms`` for more) into one ``predict_batch``.
+
+Scenarios run round-robin ``--repeat`` times, so a busy spell on a shared machine hits them
+alike; medians are printed. Keep batching only if it beats the runner.
+
+    python benchmarks/bench_api.py --concurrency 8 --seconds 5 --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import queue
 import statistics
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -25,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import intake  # noqa: E402
@@ -35,41 +42,63 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "food-m
 
 
 class MicroBatcher:
-    """Gathers concurrent ``predict`` calls into ``predict_batch`` calls on one model thread."""
+    """``workers`` model threads (``torch_threads`` each) classifying queued requests in batches."""
 
-    def __init__(self, classifier: Classifier, *, max_batch: int, window_ms: float) -> None:
+    def __init__(
+        self,
+        classifier: Classifier,
+        *,
+        workers: int,
+        torch_threads: int,
+        max_batch: int,
+        window_ms: float,
+    ) -> None:
         self.classifier = classifier
         self.max_batch = max_batch
         self.window = window_ms / 1000
-        self.queue: asyncio.Queue[tuple[Image.Image, asyncio.Future[Prediction]]] = asyncio.Queue()
-        self.executor = ThreadPoolExecutor(1)
+        self.torch_threads = torch_threads
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.sizes: list[int] = []
+        self.threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
+        for thread in self.threads:
+            thread.start()
 
     async def predict(self, image: Image.Image) -> Prediction:
-        future = asyncio.get_running_loop().create_future()
-        await self.queue.put((image, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Prediction] = loop.create_future()
+        self.queue.put((image, loop, future))
         return await future
 
-    async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self.queue.get()]
-            deadline = loop.time() + self.window
-            while len(batch) < self.max_batch:
-                timeout = deadline - loop.time()
-                if timeout <= 0 and self.queue.empty():
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self.queue.get(), max(timeout, 0)))
-                except TimeoutError:
-                    break
-            images = [image for image, _ in batch]
-            self.sizes.append(len(images))
-            results = await loop.run_in_executor(
-                self.executor, self.classifier.predict_batch, images
-            )
-            for (_, future), result in zip(batch, results, strict=True):
-                future.set_result(result)
+    def close(self) -> None:
+        for _ in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join()
+
+    def _work(self) -> None:
+        torch.set_num_threads(self.torch_threads)
+        while (batch := self._next_batch()) is not None:
+            results = self.classifier.predict_batch([image for image, _, _ in batch])
+            self.sizes.append(len(batch))
+            for (_, loop, future), result in zip(batch, results, strict=True):
+                loop.call_soon_threadsafe(future.set_result, result)
+
+    def _next_batch(self) -> list | None:
+        first = self.queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        deadline = time.monotonic() + self.window
+        while len(batch) < self.max_batch:
+            try:
+                item = self.queue.get(timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Empty:
+                break
+            if item is None:
+                self.queue.put(None)
+                break
+            batch.append(item)
+        return batch
 
 
 async def drive(predict, images: list[Image.Image], concurrency: int, seconds: float) -> dict:
@@ -92,8 +121,8 @@ async def drive(predict, images: list[Image.Image], concurrency: int, seconds: f
     return {"rate": len(latencies) / elapsed, "p50": cuts[49], "p99": cuts[98]}
 
 
-async def with_runner(classifier, images, *, workers: int, concurrency: int, seconds: float):
-    runner = ModelRunner(workers=workers, queue_size=concurrency)
+async def with_runner(classifier, images, *, spec, concurrency: int, seconds: float):
+    runner = ModelRunner(**spec, queue_size=concurrency)
     runner.use(classifier)
     try:
         return await drive(lambda im: runner.predict(im, top_k=3), images, concurrency, seconds)
@@ -101,53 +130,43 @@ async def with_runner(classifier, images, *, workers: int, concurrency: int, sec
         runner.close()
 
 
-async def with_batcher(classifier, images, *, max_batch, window_ms, concurrency, seconds):
-    batcher = MicroBatcher(classifier, max_batch=max_batch, window_ms=window_ms)
-    server = asyncio.create_task(batcher.serve())
+async def with_batcher(classifier, images, *, spec, concurrency: int, seconds: float):
+    batcher = MicroBatcher(classifier, **spec)
     try:
         result = await drive(batcher.predict, images, concurrency, seconds)
     finally:
-        server.cancel()
-        batcher.executor.shutdown()
+        batcher.close()
     result["mean_batch"] = statistics.fmean(batcher.sizes)
     return result
 
 
-def serial(classifier: Classifier, images: list[Image.Image], size: int, seconds: float) -> dict:
-    classifier.predict_batch(images[:size])
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        classifier.predict_batch([images[(done + i) % len(images)] for i in range(size)])
-        done += size
-    return {"rate": done / (time.perf_counter() - started)}
+RUNNERS = [{"workers": 1, "torch_threads": 2}, {"workers": 2, "torch_threads": 1}]
+BATCHERS = [
+    {"workers": 1, "torch_threads": 2, "max_batch": 4, "window_ms": 5.0},
+    {"workers": 2, "torch_threads": 1, "max_batch": 2, "window_ms": 0.0},
+    {"workers": 2, "torch_threads": 1, "max_batch": 4, "window_ms": 0.0},
+    {"workers": 2, "torch_threads": 1, "max_batch": 4, "window_ms": 5.0},
+]
 
 
 def scenarios(args: argparse.Namespace, classifier: Classifier, images: list[Image.Image]):
     """Name -> zero-argument function returning ``{"rate": …, …}``."""
     common = {"concurrency": args.concurrency, "seconds": args.seconds}
-    table = {
-        f"serial predict_batch({size})": partial(serial, classifier, images, size, args.seconds)
-        for size in (1, 2, 4, 8)
-    }
-    for workers in (1, 2):
-        table[f"API runner, {workers} model thread(s)"] = partial(
-            _run_runner, classifier, images, workers, common
+    table = {}
+    for spec in RUNNERS:
+        name = f"runner {spec['workers']}x{spec['torch_threads']}, batch 1"
+        table[name] = partial(_run, with_runner, classifier, images, spec, common)
+    for spec in BATCHERS:
+        name = (
+            f"batcher {spec['workers']}x{spec['torch_threads']}, <= {spec['max_batch']}, "
+            f"{spec['window_ms']:g} ms"
         )
-    for size in (2, 4, 8):
-        table[f"micro-batch <= {size} ({args.window_ms:g} ms)"] = partial(
-            _run_batcher, classifier, images, size, args.window_ms, common
-        )
+        table[name] = partial(_run, with_batcher, classifier, images, spec, common)
     return table
 
 
-def _run_runner(classifier, images, workers, common) -> dict:
-    return asyncio.run(with_runner(classifier, images, workers=workers, **common))
-
-
-def _run_batcher(classifier, images, max_batch, window_ms, common) -> dict:
-    return asyncio.run(
-        with_batcher(classifier, images, max_batch=max_batch, window_ms=window_ms, **common)
-    )
+def _run(how, classifier, images, spec, common) -> dict:
+    return asyncio.run(how(classifier, images, spec=spec, **common))
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -157,7 +176,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent callers")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per scenario run")
     parser.add_argument("--repeat", type=int, default=3, help="rounds over all scenarios")
-    parser.add_argument("--window-ms", type=float, default=5.0, help="micro-batch wait")
     parser.add_argument("--model", default=None, help="model dir (default: bundled/MODEL_URI)")
     return parser
 

@@ -29,7 +29,7 @@ async def classify(
     started = time.perf_counter()
     classifier = runner.classifier
     with runner.slot():
-        image = await photo_from_request(request, settings, fetch_url)
-        prediction = await runner.predict(image, top_k=top_k)
+        load_photo = await photo_from_request(request, settings, fetch_url)
+        prediction = await runner.predict_from(load_photo, top_k=top_k)
     server_ms = (time.perf_counter() - started) * 1000
     return ClassificationPublic.from_prediction(prediction, classifier, server_ms=server_ms)

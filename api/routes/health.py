@@ -12,12 +12,12 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> HealthPublic:
+async def healthz() -> HealthPublic:
     """The process is up (it may still be loading the model)."""
     return HealthPublic()
 
 
 @router.get("/readyz", responses=NOT_READY)
-def readyz(classifier: ClassifierDep) -> ReadinessPublic:
+async def readyz(classifier: ClassifierDep) -> ReadinessPublic:
     """The model is loaded and requests can be classified; 503 until then."""
     return ReadinessPublic(model=classifier.name)

@@ -278,15 +278,15 @@ def test_classify_url_timeout_is_504(client_for, photo_server) -> None:
 
 
 class GatedClassifier:
-    """Wraps the real model; ``predict`` waits until the test opens the gate."""
+    """Wraps the real model; ``predict_batch`` waits until the test opens the gate."""
 
     def __init__(self, inner: Classifier) -> None:
         self.inner, self.gate = inner, threading.Event()
         self.card, self.name, self.labels = inner.card, inner.name, inner.labels
 
-    def predict(self, image: Image.Image, top_k: int = 3):
+    def predict_batch(self, images: list[Image.Image], top_k: int = 3):
         assert self.gate.wait(timeout=30)
-        return self.inner.predict(image, top_k)
+        return self.inner.predict_batch(images, top_k)
 
 
 def test_classify_full_queue_is_503_with_retry_after(
@@ -296,24 +296,26 @@ def test_classify_full_queue_is_503_with_retry_after(
     app = make_app(api_queue_size=1, loader=lambda: gated)
     with TestClient(app) as client:
         wait_until(lambda: client.get("/readyz").status_code == 200)
+        capacity = app.state.runner.capacity
         results: list[int] = []
 
         def post() -> None:
             results.append(client.post("/v1/classify", **upload(jpeg_bytes)).status_code)
 
-        waiting = [threading.Thread(target=post) for _ in range(2)]
+        waiting = [threading.Thread(target=post) for _ in range(capacity)]
         for thread in waiting:
             thread.start()
-        wait_until(lambda: app.state.runner.in_flight == 2)
+        wait_until(lambda: app.state.runner.in_flight == capacity)
 
         refused = client.post("/v1/classify", **upload(jpeg_bytes))
 
         gated.gate.set()
         for thread in waiting:
             thread.join(timeout=30)
+    assert capacity == app.state.runner.workers + 1
     assert_problem(refused, 503, "busy")
     assert refused.headers["retry-after"] == "1"
-    assert results == [200, 200]
+    assert results == [200] * capacity
 
 
 def test_classify_before_model_loads_is_503(make_app, classifier, jpeg_bytes: bytes) -> None:
@@ -336,7 +338,7 @@ def test_classify_before_model_loads_is_503(make_app, classifier, jpeg_bytes: by
 
 
 class BrokenClassifier(GatedClassifier):
-    def predict(self, image: Image.Image, top_k: int = 3):
+    def predict_batch(self, images: list[Image.Image], top_k: int = 3):
         raise RuntimeError("secret internal detail")
 
 
