@@ -1,215 +1,119 @@
-"""Does grouping concurrent API requests into micro-batches pay on this CPU?
+"""How should the API run the model on this CPU: threads, and micro-batches or not?
 
-Simulates the API's model stage in-process (HTTP costs the same either way): ``--concurrency``
-callers on one asyncio loop classify val photos over and over through
+Measured through HTTP, because that is where it matters: for each configuration it starts the
+API (``create_app(max_batch=...)`` under uvicorn, on a free loopback port, ``TORCH_THREADS``
+set as the configuration says), sends ``--requests`` val photos at ``--concurrency``, checks
+every answer against the in-process label, and records photos/s and latency. Configurations
+run round-robin ``--repeat`` times so a busy spell on a shared machine hits them alike; the
+median (and the range) is printed.
 
-* :class:`api.runner.ModelRunner` as the API uses it: batch 1, W model threads × T PyTorch
-  threads each (1×2: one forward at a time using both cores; 2×1: one single-threaded forward
-  per core, the API's default);
-* :class:`MicroBatcher`: the same threads, but each takes every request already waiting (up to
-  ``max_batch``, after waiting at most ``--window-ms`` for more) into one ``predict_batch``.
-
-Scenarios run round-robin ``--repeat`` times, so a busy spell on a shared machine hits them
-alike; medians are printed. Keep batching only if it beats the runner.
-
-    python benchmarks/bench_api.py --concurrency 8 --seconds 5 --repeat 3
+    python benchmarks/bench_api.py --requests 400 --concurrency 8 --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import queue
+import contextlib
+import os
 import statistics
+import subprocess
 import sys
-import threading
-import time
-from functools import partial
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+from api.runner import cores_available  # noqa: E402
+from benchmarks import loadgen  # noqa: E402
+from classifier import load_classifier  # noqa: E402
 
-import intake  # noqa: E402
-from api.runner import ModelRunner  # noqa: E402
-from classifier import Classifier, Prediction, load_classifier  # noqa: E402
-
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "food-mnist"
-
-
-class MicroBatcher:
-    """``workers`` model threads (``torch_threads`` each) classifying queued requests in batches."""
-
-    def __init__(
-        self,
-        classifier: Classifier,
-        *,
-        workers: int,
-        torch_threads: int,
-        max_batch: int,
-        window_ms: float,
-    ) -> None:
-        self.classifier = classifier
-        self.max_batch = max_batch
-        self.window = window_ms / 1000
-        self.torch_threads = torch_threads
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.sizes: list[int] = []
-        self.threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
-        for thread in self.threads:
-            thread.start()
-
-    async def predict(self, image: Image.Image) -> Prediction:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Prediction] = loop.create_future()
-        self.queue.put((image, loop, future))
-        return await future
-
-    def close(self) -> None:
-        for _ in self.threads:
-            self.queue.put(None)
-        for thread in self.threads:
-            thread.join()
-
-    def _work(self) -> None:
-        torch.set_num_threads(self.torch_threads)
-        while (batch := self._next_batch()) is not None:
-            results = self.classifier.predict_batch([image for image, _, _ in batch])
-            self.sizes.append(len(batch))
-            for (_, loop, future), result in zip(batch, results, strict=True):
-                loop.call_soon_threadsafe(future.set_result, result)
-
-    def _next_batch(self) -> list | None:
-        first = self.queue.get()
-        if first is None:
-            return None
-        batch = [first]
-        deadline = time.monotonic() + self.window
-        while len(batch) < self.max_batch:
-            try:
-                item = self.queue.get(timeout=max(deadline - time.monotonic(), 0.0))
-            except queue.Empty:
-                break
-            if item is None:
-                self.queue.put(None)
-                break
-            batch.append(item)
-        return batch
+# name -> (TORCH_THREADS, max_batch); "2x1" is one single-threaded forward per core on 2 cores.
+CONFIGURATIONS = {
+    "1 thread x 2 torch threads, batch 1": (2, 1),
+    "1 thread x 2 torch threads, batch <= 4": (2, 4),
+    "per-core threads x 1, batch 1": (1, 1),
+    "per-core threads x 1, batch <= 2": (1, 2),
+    "per-core threads x 1, batch <= 4 (API default)": (1, 4),
+}
+SERVE = (
+    "import sys, uvicorn; from api.main import create_app; "
+    "uvicorn.run(create_app(max_batch=int(sys.argv[2])), host='127.0.0.1', "
+    "port=int(sys.argv[1]), log_level='warning', access_log=False)"
+)
 
 
-async def drive(predict, images: list[Image.Image], concurrency: int, seconds: float) -> dict:
-    """``concurrency`` callers classify ``images`` in turn for ``seconds``; rate and latency."""
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-
-    async def caller(offset: int) -> None:
-        i = offset
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            await predict(images[i % len(images)])
-            latencies.append((time.perf_counter() - started) * 1000)
-            i += concurrency
-
-    started = time.perf_counter()
-    await asyncio.gather(*(caller(k) for k in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    cuts = statistics.quantiles(latencies, n=100)
-    return {"rate": len(latencies) / elapsed, "p50": cuts[49], "p99": cuts[98]}
-
-
-async def with_runner(classifier, images, *, spec, concurrency: int, seconds: float):
-    runner = ModelRunner(**spec, queue_size=concurrency)
-    runner.use(classifier)
+@contextlib.contextmanager
+def serve(torch_threads: int, max_batch: int) -> Iterator[str]:
+    """The API with these settings on a free loopback port; yields its base URL."""
+    port = loadgen.free_port()
+    env = dict(os.environ, TORCH_THREADS=str(torch_threads), ALLOW_PRIVATE_URLS="false")
+    command = [sys.executable, "-c", SERVE, str(port), str(max_batch)]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env)
+    base_url = f"http://127.0.0.1:{port}"
     try:
-        return await drive(lambda im: runner.predict(im, top_k=3), images, concurrency, seconds)
+        loadgen.wait_ready(base_url, process, 120.0)
+        yield base_url
     finally:
-        runner.close()
+        process.terminate()
+        process.wait(timeout=30)
 
 
-async def with_batcher(classifier, images, *, spec, concurrency: int, seconds: float):
-    batcher = MicroBatcher(classifier, **spec)
-    try:
-        result = await drive(batcher.predict, images, concurrency, seconds)
-    finally:
-        batcher.close()
-    result["mean_batch"] = statistics.fmean(batcher.sizes)
-    return result
-
-
-RUNNERS = [{"workers": 1, "torch_threads": 2}, {"workers": 2, "torch_threads": 1}]
-BATCHERS = [
-    {"workers": 1, "torch_threads": 2, "max_batch": 4, "window_ms": 5.0},
-    {"workers": 2, "torch_threads": 1, "max_batch": 2, "window_ms": 0.0},
-    {"workers": 2, "torch_threads": 1, "max_batch": 4, "window_ms": 0.0},
-    {"workers": 2, "torch_threads": 1, "max_batch": 4, "window_ms": 5.0},
-]
-
-
-def scenarios(args: argparse.Namespace, classifier: Classifier, images: list[Image.Image]):
-    """Name -> zero-argument function returning ``{"rate": …, …}``."""
-    common = {"concurrency": args.concurrency, "seconds": args.seconds}
-    table = {}
-    for spec in RUNNERS:
-        name = f"runner {spec['workers']}x{spec['torch_threads']}, batch 1"
-        table[name] = partial(_run, with_runner, classifier, images, spec, common)
-    for spec in BATCHERS:
-        name = (
-            f"batcher {spec['workers']}x{spec['torch_threads']}, <= {spec['max_batch']}, "
-            f"{spec['window_ms']:g} ms"
-        )
-        table[name] = partial(_run, with_batcher, classifier, images, spec, common)
-    return table
-
-
-def _run(how, classifier, images, spec, common) -> dict:
-    return asyncio.run(how(classifier, images, spec=spec, **common))
+def measure(base_url: str, probes: list[loadgen.Probe], concurrency: int) -> dict[str, float]:
+    asyncio.run(
+        loadgen.run_load(base_url, probes[:16], concurrency=concurrency, duration=60, timeout=60)
+    )
+    outcomes, seconds = asyncio.run(
+        loadgen.run_load(base_url, probes, concurrency=concurrency, duration=600, timeout=60)
+    )
+    failed = [o.error for o in outcomes if not o.ok]
+    if failed:
+        raise RuntimeError(f"{len(failed)} requests failed, e.g. {failed[0]}")
+    latencies = [o.latency_ms for o in outcomes]
+    return {
+        "rate": len(outcomes) / seconds,
+        "p50": loadgen.percentile(latencies, 50),
+        "p99": loadgen.percentile(latencies, 99),
+    }
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], add_help=add_help)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="food-mnist folder")
-    parser.add_argument("--photos", type=int, default=64, help="val photos to cycle through")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent callers")
-    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per scenario run")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds over all scenarios")
-    parser.add_argument("--model", default=None, help="model dir (default: bundled/MODEL_URI)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        add_help=add_help,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data", type=Path, default=loadgen.DEFAULT_DATA, help="food-mnist")
+    parser.add_argument("--photos", type=int, default=100, help="distinct val photos")
+    parser.add_argument("--requests", type=int, default=400, help="photos per measurement")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds over all configurations")
     return parser
 
 
 def main(args: argparse.Namespace) -> None:
-    classifier = load_classifier(args.model)
-    entries = (args.data / "meta" / "val.txt").read_text().split()[:: 750 // args.photos]
-    images = [
-        intake.image_from_bytes((args.data / "images" / f"{e}.jpg").read_bytes())
-        for e in entries[: args.photos]
-    ]
-    table = scenarios(args, classifier, images)
-    results: dict[str, list[dict]] = {name: [] for name in table}
-    for _ in range(args.repeat):  # round-robin, so a busy spell hits every scenario alike
-        for name, scenario in table.items():
-            results[name].append(scenario())
+    classifier = load_classifier()
+    photos = loadgen.label_in_process(classifier, loadgen.select_photos(args.data, args.photos))
+    probes = [loadgen.photo_probe(photos[i % len(photos)]) for i in range(args.requests)]
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGURATIONS}
+    for _ in range(args.repeat):
+        for name, (torch_threads, max_batch) in CONFIGURATIONS.items():
+            with serve(torch_threads, max_batch) as base_url:
+                results[name].append(measure(base_url, probes, args.concurrency))
     print(
-        f"model {classifier.name}; {len(images)} photos; concurrency {args.concurrency}; "
-        f"{args.repeat} x {args.seconds:g} s per scenario (median, min-max)"
+        f"model {classifier.name}; {args.requests} photos at concurrency {args.concurrency}, "
+        f"{args.repeat} rounds; {cores_available()} cores; median (min-max)"
     )
     for name, runs in results.items():
-        print(f"{name:<34} {_summary(runs)}")
-
-
-def _summary(runs: list[dict]) -> str:
-    rates = [r["rate"] for r in runs]
-    text = f"{statistics.median(rates):6.1f} img/s ({min(rates):.1f}-{max(rates):.1f})"
-    if "p50" in runs[0]:
+        rates = [r["rate"] for r in runs]
         p50 = statistics.median(r["p50"] for r in runs)
         p99 = statistics.median(r["p99"] for r in runs)
-        text += f"  p50 {p50:.0f} ms  p99 {p99:.0f} ms"
-    if "mean_batch" in runs[0]:
-        text += f"  mean batch {statistics.fmean(r['mean_batch'] for r in runs):.1f}"
-    return text
+        print(
+            f"{name:<48} {statistics.median(rates):5.1f} photos/s ({min(rates):.1f}-"
+            f"{max(rates):.1f})  p50 {p50:.0f} ms  p99 {p99:.0f} ms"
+        )
 
 
 if __name__ == "__main__":
