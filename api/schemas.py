@@ -39,6 +39,11 @@ class ClassificationPublic(BaseModel):
     )
     top: list[DishScorePublic] = Field(description="Most likely dishes, most likely first.")
     ood_score: float = Field(description="Out-of-distribution score; higher is less food-like.")
+    food_score: float | None = Field(
+        default=None,
+        description="The ImageNet food gate's probability that the photo shows food "
+        "(null when the model has no gate).",
+    )
     model_name: str
     model_version: str
     server_ms: float = Field(ge=0.0, description="Time spent in the server, in milliseconds.")
@@ -58,6 +63,7 @@ class ClassificationPublic(BaseModel):
                 for s in prediction.top
             ],
             ood_score=prediction.ood_score,
+            food_score=prediction.food_score,
             model_name=str(classifier.card["name"]),
             model_version=str(classifier.card["version"]),
             server_ms=server_ms,

@@ -65,6 +65,11 @@ class MahalanobisScorer:
     def __init__(self, means: torch.Tensor, precision: torch.Tensor) -> None:
         self.means = means.float()
         self.precision = precision.float()
+        # A quadratic form only sees the symmetric part; with it, the distance expands to
+        # xᵀPx − 2·mᵀPx + mᵀPm, which costs one D×D product a photo instead of one a class.
+        self._p = ((self.precision + self.precision.T) / 2).double()
+        self._means = self.means.double()
+        self._mpm = ((self._means @ self._p) * self._means).sum(1)
 
     @classmethod
     def fit(
@@ -80,6 +85,7 @@ class MahalanobisScorer:
         return cls(means.float(), torch.linalg.inv(covariance).float())
 
     def score(self, features: torch.Tensor) -> torch.Tensor:
-        diff = features.float()[:, None, :] - self.means[None, :, :]  # (N, C, D)
-        distances = torch.einsum("ncd,de,nce->nc", diff, self.precision, diff)
-        return distances.min(dim=1).values
+        x = features.double()
+        px = x @ self._p
+        distances = (x * px).sum(1, keepdim=True) - 2 * px @ self._means.T + self._mpm
+        return distances.min(dim=1).values.float()

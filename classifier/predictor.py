@@ -13,13 +13,15 @@ import torch.nn.functional as F
 from PIL import Image
 
 from classifier.artifact import fetch_s3_model, load_artifact
+from classifier.food_gate import FoodGate
 from classifier.metrics import MahalanobisScorer
 from classifier.model import FoodNet, fuse_for_inference
 from classifier.presets import EvalPreset
 from dishlens.settings import Settings, load_settings
 
 Status = Literal["confident", "unsure", "not_food"]
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "food10-lite0"
+BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL_DIR = BUNDLED_MODELS / "food10-lite0"
 logger = logging.getLogger(__name__)
 
 
@@ -36,12 +38,15 @@ class Prediction:
 
     ``status`` is ``"confident"``, ``"unsure"`` (the top probability is below the threshold
     chosen on validation data) or ``"not_food"`` (the photo's features are far from every dish
-    the model knows). ``top`` is sorted from most to least likely.
+    the model knows, or the food gate sees no food). ``top`` is sorted from most to least
+    likely. ``food_score`` is the food gate's ImageNet probability on food classes (``None``
+    when the model has no gate).
     """
 
     status: Status
     top: list[DishScore]
     ood_score: float
+    food_score: float | None = None
     latency_ms: float = field(default=0.0, compare=False)
 
     @property
@@ -57,6 +62,8 @@ class Classifier:
     ) -> None:
         self._model = fuse_for_inference(model).to(memory_format=torch.channels_last)
         self._scorer = scorer
+        self._gate = FoodGate.from_card(card["food_gate"]) if "food_gate" in card else None
+        self._min_food_mass = float(card["thresholds"].get("min_food_mass", 0.0))
         self._labels = list(labels)
         self._display = labels
         self._preset = EvalPreset.from_card(card)
@@ -84,24 +91,26 @@ class Classifier:
             features = self._model.features(batch.contiguous(memory_format=torch.channels_last))
             probs = F.softmax(self._model.head(features) / self._temperature, dim=1)
             ood = self._scorer.score(features)
+        food = self._gate.food_mass(images).tolist() if self._gate else [None] * len(images)
         latency_ms = (time.perf_counter() - started) * 1000 / len(images)
         k = min(top_k, len(self._labels))
         values, indices = probs.topk(k, dim=1)
         predictions = []
-        for row_values, row_indices, score in zip(values, indices, ood, strict=True):
+        for row_values, row_indices, score, food_score in zip(
+            values, indices, ood, food, strict=True
+        ):
             top = [
                 DishScore(self._labels[i], self._display[self._labels[i]], float(p))
                 for p, i in zip(row_values.tolist(), row_indices.tolist(), strict=True)
             ]
-            predictions.append(
-                Prediction(
-                    self._status(top[0].probability, float(score)), top, float(score), latency_ms
-                )
-            )
+            status = self._status(top[0].probability, float(score), food_score)
+            predictions.append(Prediction(status, top, float(score), food_score, latency_ms))
         return predictions
 
-    def _status(self, top_probability: float, ood_score: float) -> Status:
+    def _status(self, top_probability: float, ood_score: float, food_score: float | None) -> Status:
         if ood_score > self._not_food_above:
+            return "not_food"
+        if food_score is not None and food_score < self._min_food_mass:
             return "not_food"
         if top_probability < self._unsure_below:
             return "unsure"
@@ -109,13 +118,19 @@ class Classifier:
 
 
 def resolve_model_dir(uri: str | None, settings: Settings) -> Path:
-    """A local model directory for ``uri`` (or the ``MODEL_URI`` setting, or the bundled model)."""
+    """A local model directory for ``uri`` (or the ``MODEL_URI`` setting, or the default model).
+
+    ``uri`` is an ``s3://`` prefix, a directory, or the name of a model under ``models/``.
+    """
     uri = uri or settings.model_uri
     if not uri:
         return DEFAULT_MODEL_DIR
     if uri.startswith("s3://"):
         return fetch_s3_model(uri, settings.model_cache_dir)
-    return Path(uri).expanduser()
+    path = Path(uri).expanduser()
+    if not path.exists() and "/" not in uri and (BUNDLED_MODELS / uri).is_dir():
+        return BUNDLED_MODELS / uri
+    return path
 
 
 def load_classifier(uri: str | None = None, *, settings: Settings | None = None) -> Classifier:

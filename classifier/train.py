@@ -20,20 +20,19 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from classifier.artifact import display_name, save_artifact
-from classifier.data import FoodDataset, resolve_data_root
-from classifier.metrics import (
-    MahalanobisScorer,
-    expected_calibration_error,
-    fit_temperature,
-    per_class_accuracy,
-    topk_accuracy,
+from classifier.calibrate import (
+    CalibrationOptions,
+    add_calibration_arguments,
+    calibrate,
+    collect_outputs,
 )
-from classifier.model import ARCHITECTURES, TRUNK_BLOCKS, FoodNet, build_model, freeze_trunk
+from classifier.data import FoodDataset, resolve_data_root
+from classifier.metrics import topk_accuracy
+from classifier.model import ARCHITECTURES, TRUNK_BLOCKS, build_model, freeze_trunk
 from classifier.presets import MEAN, STD, EvalPreset, TrainPreset
 from dishlens.settings import load_settings
 
@@ -108,89 +107,6 @@ def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoc
     return total_loss / seen
 
 
-@torch.no_grad()
-def collect_outputs(
-    model: FoodNet, loader: DataLoader, device: torch.device, desc: str = "eval"
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(logits, pooled_features, targets)`` for a whole loader, on the CPU."""
-    model.eval()
-    logits, features, targets = [], [], []
-    for images, batch_targets in tqdm(loader, desc=desc, unit="batch", leave=False):
-        images = images.to(device, memory_format=torch.channels_last)
-        batch_features = model.features(images)
-        logits.append(model.head(batch_features).float().cpu())
-        features.append(batch_features.float().cpu())
-        targets.append(batch_targets)
-    return torch.cat(logits), torch.cat(features), torch.cat(targets)
-
-
-def choose_thresholds(
-    probs: torch.Tensor,
-    ood_scores: torch.Tensor,
-    targets: torch.Tensor,
-    *,
-    not_food_rate: float,
-    confident_precision: float,
-    max_flagged: float,
-) -> dict[str, float]:
-    """Pick the not-food and unsure thresholds on validation data.
-
-    ``not_food``: the OOD score that flags ``not_food_rate`` of the validation photos.
-    ``unsure``: the lowest top-probability threshold at which the remaining confident answers are
-    right ``confident_precision`` of the time, capped so at most ``max_flagged`` of the
-    validation photos end up flagged (unsure or not food).
-    """
-    ood_threshold = float(torch.quantile(ood_scores, 1 - not_food_rate))
-    kept = ood_scores <= ood_threshold
-    confidence, predicted = probs.max(1)
-    correct = predicted.eq(targets)
-    candidates = torch.sort(confidence[kept]).values
-    cap_index = int(max_flagged * len(probs)) - int((~kept).sum())
-    unsure_threshold = 0.0
-    for i, threshold in enumerate(candidates.tolist()):
-        if i > max(cap_index, 0):
-            break
-        unsure_threshold = threshold
-        confident = kept & (confidence >= threshold)
-        if correct[confident].float().mean() >= confident_precision:
-            break
-    return {"not_food_score": ood_threshold, "unsure_probability": unsure_threshold}
-
-
-def status_counts(probs, ood_scores, thresholds) -> dict[str, float]:
-    not_food = ood_scores > thresholds["not_food_score"]
-    unsure = ~not_food & (probs.max(1).values < thresholds["unsure_probability"])
-    return {"not_food": not_food.float().mean().item(), "unsure": unsure.float().mean().item()}
-
-
-def crossfit_ece(logits: torch.Tensor, targets: torch.Tensor, seed: int = 0) -> float:
-    """ECE with the temperature fitted on one half of the data and measured on the other."""
-    order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(seed))
-    halves = order[: len(order) // 2], order[len(order) // 2 :]
-    eces = []
-    for fit, held_out in (halves, halves[::-1]):
-        t = fit_temperature(logits[fit], targets[fit])
-        eces.append(
-            expected_calibration_error(F.softmax(logits[held_out] / t, 1), targets[held_out])
-        )
-    return sum(eces) / 2
-
-
-def measure(logits: torch.Tensor, targets: torch.Tensor, classes: list[str], temperature: float):
-    probs = F.softmax(logits / temperature, dim=1)
-    return {
-        "top1": topk_accuracy(logits, targets, 1),
-        "top3": topk_accuracy(logits, targets, 3),
-        "top5": topk_accuracy(logits, targets, 5),
-        "ece_before_temperature": expected_calibration_error(F.softmax(logits, 1), targets),
-        "ece": expected_calibration_error(probs, targets),
-        "ece_crossfit": crossfit_ece(logits, targets),
-        "per_class_accuracy": dict(
-            zip(classes, per_class_accuracy(logits, targets, len(classes)), strict=True)
-        ),
-    }
-
-
 def code_version() -> str:
     try:
         return subprocess.run(
@@ -204,7 +120,7 @@ def code_version() -> str:
         return "unknown"
 
 
-def build_card(args, classes, train_set, val_set, metrics, temperature, thresholds, val_flagged):
+def build_card(args, classes, train_set, calibration_card) -> dict[str, Any]:
     return {
         "name": args.name,
         "version": datetime.date.today().isoformat(),
@@ -225,17 +141,7 @@ def build_card(args, classes, train_set, val_set, metrics, temperature, threshol
             "images": len(train_set),
             "recipe": {k: v for k, v in vars(args).items() if k not in {"data", "out"}},
         },
-        "metrics": {
-            "split": args.val_split,
-            "images": len(val_set),
-            **metrics,
-            "flagged_share": val_flagged,
-        },
-        "temperature": temperature,
-        "thresholds": thresholds,
-        "not_food_detector": "Mahalanobis distance of pooled features to the nearest class "
-        "mean, shared covariance fitted on the training split "
-        "(Lee et al., 2018)",
+        **calibration_card,
         "licence": "Weights fine-tuned from EfficientNet-Lite ImageNet weights (Apache-2.0) on "
         "Food-101 photos (research use; photos belong to their owners).",
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -243,37 +149,14 @@ def build_card(args, classes, train_set, val_set, metrics, temperature, threshol
     }
 
 
-def finalize(model, args, classes, train_root, device) -> dict[str, Any]:
-    """Calibrate on val, fit the not-food detector on train, write the artifact."""
-    preset = eval_preset(args)
-    val_set = FoodDataset(train_root, args.val_split, preset, limit_per_class=args.limit_per_class)
-    train_plain = FoodDataset(train_root, "train", preset, limit_per_class=args.limit_per_class)
-    val_logits, val_features, val_targets = collect_outputs(
-        model, make_loader(val_set, args, shuffle=False), device, "val"
-    )
-    _train_logits, train_features, train_targets = collect_outputs(
-        model, make_loader(train_plain, args, shuffle=False), device, "train features"
-    )
-    scorer = MahalanobisScorer.fit(train_features, train_targets, len(classes))
-    temperature = fit_temperature(val_logits, val_targets)
-    probs = F.softmax(val_logits / temperature, dim=1)
-    ood = scorer.score(val_features)
-    thresholds = choose_thresholds(
-        probs,
-        ood,
-        val_targets,
-        not_food_rate=args.not_food_rate,
-        confident_precision=args.confident_precision,
-        max_flagged=args.max_flagged,
-    )
-    metrics = measure(val_logits, val_targets, classes, temperature)
-    flagged = status_counts(probs, ood, thresholds)
-    card = build_card(
-        args, classes, train_plain, val_set, metrics, temperature, thresholds, flagged
-    )
+def finalize(model, args, classes, train_set, train_root, device) -> dict[str, Any]:
+    """Calibrate (temperature, not-food detectors, thresholds) and write the artifact."""
+    options = CalibrationOptions.from_args(args)
+    result = calibrate(model, classes, train_root, eval_preset(args), options, device)
+    card = build_card(args, classes, train_set, result["card"])
     labels = {label: display_name(label) for label in classes}
     model.cpu()
-    return save_artifact(Path(args.out), model, scorer, labels, card)
+    return save_artifact(Path(args.out), model, result["scorer"], labels, card)
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -361,7 +244,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             out / CHECKPOINT,
         )
 
-    card = finalize(model, args, classes, root, device)
+    card = finalize(model, args, classes, train_set, root, device)
     m = card["metrics"]
     print(
         f"Wrote {out}: top-1 {m['top1']:.3f}, top-3 {m['top3']:.3f}, ECE {m['ece']:.3f} "
@@ -436,25 +319,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="first squeeze every photo to N×N, as the data was made "
         "(default: off; use 64 for food101-64)",
     )
-    parser.add_argument("--val-split", default="val", help="split for calibration (default: val)")
-    parser.add_argument(
-        "--not-food-rate",
-        type=float,
-        default=0.02,
-        help="share of val photos the not-food threshold flags (default: 0.02)",
-    )
-    parser.add_argument(
-        "--confident-precision",
-        type=float,
-        default=0.97,
-        help="accuracy wanted among confident val answers (default: 0.97)",
-    )
-    parser.add_argument(
-        "--max-flagged",
-        type=float,
-        default=0.045,
-        help="most val photos flagged unsure or not food (default: 0.045)",
-    )
+    add_calibration_arguments(parser)
     parser.add_argument(
         "--limit-per-class",
         type=int,

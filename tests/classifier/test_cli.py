@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
-from classifier import evaluate, predict, train
+from classifier import calibrate, evaluate, predict, train
 from classifier.artifact import ARTIFACT_FILES
+from classifier.evaluate import non_food_images
+from classifier.predictor import load_classifier
 
 pytestmark = pytest.mark.needs_data
 
@@ -53,7 +56,8 @@ def test_train_writes_a_complete_artifact(tiny_model: Path) -> None:
     assert set(card["metrics"]["per_class_accuracy"]) == set(
         json.loads((tiny_model / "labels.json").read_text())
     )
-    assert set(card["thresholds"]) == {"unsure_probability", "not_food_score"}
+    assert set(card["thresholds"]) == {"unsure_probability", "not_food_score", "min_food_mass"}
+    assert card["food_gate"]["food_classes"] and card["food_gate"]["input_size"] == 160
     assert card["preprocessing"]["normalisation"].startswith("(x - 127) / 128")
     assert len(card["weights_sha256"]) == 64
 
@@ -94,6 +98,24 @@ def test_an_interrupted_run_resumes_exactly(food_mnist: Path, tmp_path, monkeypa
 
     with pytest.raises(SystemExit, match="--resume finishes that run"):
         train.main(train_args(food_mnist, interrupted, "--epochs", "3", "--resume"))
+
+
+def test_calibrate_rewrites_an_artifact_that_still_loads(food_mnist, tiny_model, tmp_path) -> None:
+    out = tmp_path / "recalibrated"
+    args = calibrate.get_args_parser().parse_args(
+        [
+            *("--model", str(tiny_model), "--data", str(food_mnist), "--out", str(out)),
+            *("--limit-per-class", "2", "--food-gate-rate", "0.5", "--not-food-rate", "0.1"),
+        ]
+    )
+    card = calibrate.main(args)
+    before = json.loads((tiny_model / "card.json").read_text())
+    assert card["training"] == before["training"] and card["name"] == "tiny"
+    assert card["calibration"]["options"]["food_gate_rate"] == 0.5
+    assert 0.0 < card["metrics"]["flagged_share"]["not_food"] <= 0.6
+    model = load_classifier(str(out))
+    statuses = {p.status for p in model.predict_batch(list(non_food_images().values()))}
+    assert "not_food" in statuses
 
 
 def test_evaluate_reports_metrics_confusion_and_non_food(food_mnist, tiny_model, tmp_path) -> None:
@@ -147,3 +169,17 @@ def test_predict_writes_csv(food_mnist, tiny_model, tmp_path) -> None:
     header, row = out.read_text().splitlines()
     assert header == "input,status,label,display_name,probability,error"
     assert row.startswith(str(photo))
+
+
+def test_train_runs_on_the_101_dish_small_photos(food101_64, tmp_path) -> None:
+    out = tmp_path / "food101"
+    small = ("--squeeze-size", "64", "--train-crop-size", "64", "--val-resize-size", "64")
+    args = train_args(food101_64, out, "--limit-per-class", "1", *small, "--val-crop-size", "64")
+    card = train.main(args)
+    assert card["num_classes"] == 101 and card["training"]["images"] == 101
+    assert card["preprocessing"] == {**card["preprocessing"], "squeeze_size": 64, "crop_size": 64}
+    model = load_classifier(str(out))
+    photo = next((food101_64 / "images" / "ramen").glob("*.jpg"))
+    with Image.open(photo) as image:
+        prediction = model.predict(image.convert("RGB").resize((640, 480)), top_k=5)
+    assert len(model.labels) == 101 and len(prediction.top) == 5

@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from classifier.calibrate import choose_thresholds
 from classifier.metrics import (
     MahalanobisScorer,
     confusion_matrix,
@@ -9,7 +10,6 @@ from classifier.metrics import (
     fit_temperature,
     topk_accuracy,
 )
-from classifier.train import choose_thresholds
 
 
 def test_topk_accuracy() -> None:
@@ -60,14 +60,35 @@ def test_thresholds_respect_the_flagged_cap() -> None:
     targets = probs.argmax(1).clone()
     targets[:200] = (targets[:200] + 1) % 10  # 80 % right: precision 0.99 is out of reach
     ood = torch.rand(1000)
+    food_mass = torch.rand(1000)
     thresholds = choose_thresholds(
-        probs, ood, targets, not_food_rate=0.02, confident_precision=0.99, max_flagged=0.05
+        probs,
+        ood,
+        food_mass,
+        targets,
+        not_food_rate=0.02,
+        food_gate_rate=0.01,
+        confident_precision=0.99,
+        max_flagged=0.05,
     )
-    not_food = ood > thresholds["not_food_score"]
+    far = ood > thresholds["not_food_score"]
+    no_food = food_mass < thresholds["min_food_mass"]
+    not_food = far | no_food
     unsure = ~not_food & (probs.max(1).values < thresholds["unsure_probability"])
-    assert 0.015 <= not_food.float().mean() <= 0.025
+    assert 0.015 <= far.float().mean() <= 0.025
+    assert 0.005 <= no_food.float().mean() <= 0.015
     assert (not_food | unsure).float().mean() <= 0.05 + 1e-9
     assert unsure.any()
+
+
+def test_mahalanobis_expanded_form_matches_the_direct_distance() -> None:
+    torch.manual_seed(0)
+    features, targets = torch.randn(400, 32), torch.arange(400) % 7
+    scorer = MahalanobisScorer.fit(features, targets, 7)
+    queries = torch.randn(5, 32) * 2
+    diff = (queries[:, None, :] - scorer.means[None]).double()
+    direct = torch.einsum("ncd,de,nce->nc", diff, scorer.precision.double(), diff).min(1).values
+    assert torch.allclose(scorer.score(queries).double(), direct, rtol=1e-5)
 
 
 def test_mahalanobis_fits_one_sample_per_class() -> None:

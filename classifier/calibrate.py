@@ -1,0 +1,311 @@
+"""Calibrate a model: temperature, the two not-food signals and the status thresholds.
+
+    python -m classifier.calibrate --model models/food10-lite0 --data ../shared/data/food-mnist
+
+Training ends with this step; the CLI re-runs it on an existing artifact (for example after a
+change to the not-food detectors) and rewrites the artifact in place or into ``--out``. The
+temperature and thresholds are fitted on the validation split, the feature-space detector on
+the training split, and the food gate's ImageNet classes on a sample of the training photos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from classifier.artifact import load_artifact, save_artifact
+from classifier.data import FoodDataset
+from classifier.food_gate import FoodGate, choose_food_classes, food_mass
+from classifier.metrics import (
+    MahalanobisScorer,
+    expected_calibration_error,
+    fit_temperature,
+    per_class_accuracy,
+    topk_accuracy,
+)
+from classifier.model import FoodNet
+from classifier.presets import EvalPreset
+
+NOT_FOOD_DETECTOR = (
+    "Two signals; either one flags a photo. (1) Mahalanobis distance of pooled features to the "
+    "nearest class mean, shared covariance fitted on the training split (Lee et al., 2018). "
+    "(2) The food gate: the un-fine-tuned ImageNet EfficientNet-Lite0's probability on the "
+    "ImageNet classes the training photos fall into."
+)
+# Training photos a dish used to pick the food gate's ImageNet classes.
+GATE_PHOTOS_PER_DISH = 30
+
+
+@dataclass(frozen=True)
+class CalibrationOptions:
+    val_split: str = "val"
+    not_food_rate: float = 0.02
+    food_gate_rate: float = 0.02
+    confident_precision: float = 0.97
+    max_flagged: float = 0.045
+    batch_size: int = 32
+    limit_per_class: int | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CalibrationOptions:
+        return cls(**{name: getattr(args, name) for name in cls.__dataclass_fields__})
+
+
+def add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = CalibrationOptions()
+    parser.add_argument(
+        "--val-split", default=defaults.val_split, help="split for calibration (default: val)"
+    )
+    parser.add_argument(
+        "--not-food-rate",
+        type=float,
+        default=defaults.not_food_rate,
+        help="share of val photos the feature-distance detector flags (default: 0.02)",
+    )
+    parser.add_argument(
+        "--food-gate-rate",
+        type=float,
+        default=defaults.food_gate_rate,
+        help="share of val photos the ImageNet food gate flags (default: 0.02)",
+    )
+    parser.add_argument(
+        "--confident-precision",
+        type=float,
+        default=defaults.confident_precision,
+        help="accuracy wanted among confident val answers (default: 0.97)",
+    )
+    parser.add_argument(
+        "--max-flagged",
+        type=float,
+        default=defaults.max_flagged,
+        help="most val photos flagged unsure or not food (default: 0.045)",
+    )
+
+
+@torch.no_grad()
+def collect_outputs(
+    model: FoodNet, loader: DataLoader, device: torch.device, desc: str = "eval"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(logits, pooled_features, targets)`` for a whole loader, on the CPU."""
+    model.eval()
+    logits, features, targets = [], [], []
+    for images, batch_targets in tqdm(loader, desc=desc, unit="batch", leave=False):
+        images = images.to(device, memory_format=torch.channels_last)
+        batch_features = model.features(images)
+        logits.append(model.head(batch_features).float().cpu())
+        features.append(batch_features.float().cpu())
+        targets.append(batch_targets)
+    return torch.cat(logits), torch.cat(features), torch.cat(targets)
+
+
+def gate_outputs(gate: FoodGate, dataset: FoodDataset, batch_size: int, desc: str) -> torch.Tensor:
+    """The gate's ImageNet probabilities for every photo of ``dataset`` (no transform)."""
+    outputs = []
+    for start in tqdm(range(0, len(dataset), batch_size), desc=desc, unit="batch", leave=False):
+        images = [dataset[i][0] for i in range(start, min(start + batch_size, len(dataset)))]
+        outputs.append(gate.imagenet_probabilities(images))
+    return torch.cat(outputs)
+
+
+def choose_thresholds(
+    probs: torch.Tensor,
+    ood_scores: torch.Tensor,
+    food_mass: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    not_food_rate: float,
+    food_gate_rate: float,
+    confident_precision: float,
+    max_flagged: float,
+) -> dict[str, float]:
+    """Pick the not-food and unsure thresholds on validation data.
+
+    ``not_food_score`` flags ``not_food_rate`` of the validation photos and ``min_food_mass``
+    flags ``food_gate_rate`` of them. ``unsure_probability``: the lowest top-probability
+    threshold at which the remaining confident answers are right ``confident_precision`` of the
+    time, capped so at most ``max_flagged`` of the validation photos end up flagged.
+    """
+    ood_threshold = float(torch.quantile(ood_scores, 1 - not_food_rate))
+    min_food_mass = float(torch.quantile(food_mass.double(), food_gate_rate))
+    kept = (ood_scores <= ood_threshold) & (food_mass >= min_food_mass)
+    confidence, predicted = probs.max(1)
+    correct = predicted.eq(targets)
+    candidates = torch.sort(confidence[kept]).values
+    cap_index = int(max_flagged * len(probs)) - int((~kept).sum())
+    unsure_threshold = 0.0
+    for i, threshold in enumerate(candidates.tolist()):
+        if i > max(cap_index, 0):
+            break
+        unsure_threshold = threshold
+        confident = kept & (confidence >= threshold)
+        if correct[confident].float().mean() >= confident_precision:
+            break
+    return {
+        "not_food_score": ood_threshold,
+        "min_food_mass": min_food_mass,
+        "unsure_probability": unsure_threshold,
+    }
+
+
+def status_counts(probs, ood_scores, food_mass, thresholds) -> dict[str, float]:
+    not_food = (ood_scores > thresholds["not_food_score"]) | (
+        food_mass < thresholds["min_food_mass"]
+    )
+    unsure = ~not_food & (probs.max(1).values < thresholds["unsure_probability"])
+    confident = ~not_food & ~unsure
+    return {
+        "not_food": not_food.float().mean().item(),
+        "unsure": unsure.float().mean().item(),
+        "confident": confident.float().mean().item(),
+    }
+
+
+def crossfit_ece(logits: torch.Tensor, targets: torch.Tensor, seed: int = 0) -> float:
+    """ECE with the temperature fitted on one half of the data and measured on the other."""
+    order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(seed))
+    halves = order[: len(order) // 2], order[len(order) // 2 :]
+    eces = []
+    for fit, held_out in (halves, halves[::-1]):
+        t = fit_temperature(logits[fit], targets[fit])
+        eces.append(
+            expected_calibration_error(F.softmax(logits[held_out] / t, 1), targets[held_out])
+        )
+    return sum(eces) / 2
+
+
+def measure(logits: torch.Tensor, targets: torch.Tensor, classes: list[str], temperature: float):
+    probs = F.softmax(logits / temperature, dim=1)
+    return {
+        "top1": topk_accuracy(logits, targets, 1),
+        "top3": topk_accuracy(logits, targets, 3),
+        "top5": topk_accuracy(logits, targets, 5),
+        "ece_before_temperature": expected_calibration_error(F.softmax(logits, 1), targets),
+        "ece": expected_calibration_error(probs, targets),
+        "ece_crossfit": crossfit_ece(logits, targets),
+        "per_class_accuracy": dict(
+            zip(classes, per_class_accuracy(logits, targets, len(classes)), strict=True)
+        ),
+    }
+
+
+def _loader(dataset: Dataset, batch_size: int) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False)
+
+
+def calibrate(
+    model: FoodNet,
+    classes: list[str],
+    data_root: Path,
+    preset: EvalPreset,
+    options: CalibrationOptions,
+    device: torch.device | None = None,
+) -> dict[str, Any]:
+    """Fit everything a prediction's status needs; returns the card fields and the scorer."""
+    device = device or torch.device("cpu")
+    limit = options.limit_per_class
+    val_set = FoodDataset(data_root, options.val_split, preset, limit_per_class=limit)
+    train_plain = FoodDataset(data_root, "train", preset, limit_per_class=limit)
+    val_logits, val_features, val_targets = collect_outputs(
+        model, _loader(val_set, options.batch_size), device, "val"
+    )
+    _, train_features, train_targets = collect_outputs(
+        model, _loader(train_plain, options.batch_size), device, "train features"
+    )
+    scorer = MahalanobisScorer.fit(train_features, train_targets, len(classes))
+
+    gate = FoodGate()
+    gate_sample = FoodDataset(
+        data_root, "train", limit_per_class=min(limit or GATE_PHOTOS_PER_DISH, GATE_PHOTOS_PER_DISH)
+    )
+    gate.food_classes = choose_food_classes(
+        gate_outputs(gate, gate_sample, options.batch_size, "food gate classes")
+    )
+    val_photos = FoodDataset(data_root, options.val_split, limit_per_class=limit)
+    val_food_mass = food_mass(
+        gate_outputs(gate, val_photos, options.batch_size, "food gate"), gate.food_classes
+    )
+
+    temperature = fit_temperature(val_logits, val_targets)
+    probs = F.softmax(val_logits / temperature, dim=1)
+    ood = scorer.score(val_features)
+    thresholds = choose_thresholds(
+        probs,
+        ood,
+        val_food_mass,
+        val_targets,
+        not_food_rate=options.not_food_rate,
+        food_gate_rate=options.food_gate_rate,
+        confident_precision=options.confident_precision,
+        max_flagged=options.max_flagged,
+    )
+    metrics = {
+        "split": options.val_split,
+        "images": len(val_set),
+        **measure(val_logits, val_targets, classes, temperature),
+        "flagged_share": status_counts(probs, ood, val_food_mass, thresholds),
+    }
+    return {
+        "scorer": scorer,
+        "card": {
+            "metrics": metrics,
+            "temperature": temperature,
+            "thresholds": thresholds,
+            "food_gate": gate.to_card(),
+            "not_food_detector": NOT_FOOD_DETECTOR,
+            "calibration": {
+                "options": dataclasses.asdict(options),
+                "training_images": len(train_plain),
+                "food_gate_photos": len(gate_sample),
+                "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            },
+        },
+    }
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    model_dir = Path(args.model)
+    model, _, labels, card = load_artifact(model_dir)
+    options = CalibrationOptions.from_args(args)
+    result = calibrate(model, list(labels), Path(args.data), EvalPreset.from_card(card), options)
+    card = {**card, **result["card"]}
+    out = Path(args.out) if args.out else model_dir
+    card = save_artifact(out, model, result["scorer"], labels, card)
+    m, flagged = card["metrics"], card["metrics"]["flagged_share"]
+    print(
+        f"Wrote {out}: top-1 {m['top1']:.3f}, ECE {m['ece']:.3f} (T={card['temperature']:.2f}); "
+        f"val flagged not_food {flagged['not_food']:.3f}, unsure {flagged['unsure']:.3f}"
+    )
+    return card
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Re-calibrate a DishLens model artifact.", add_help=add_help
+    )
+    parser.add_argument("--model", required=True, help="model directory to calibrate")
+    parser.add_argument(
+        "--data", required=True, help="the Food-101-layout folder it was trained on"
+    )
+    parser.add_argument("--out", default=None, help="write here instead of over --model")
+    add_calibration_arguments(parser)
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
+    parser.add_argument(
+        "--limit-per-class",
+        type=int,
+        default=None,
+        help="use only the first N photos of each dish (default: all)",
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())
