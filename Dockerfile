@@ -37,7 +37,7 @@ COPY dishlens/ dishlens/
 COPY intake/ intake/
 COPY llm_client/ llm_client/
 # The model the image serves; the default is the committed one (the fallback).
-ARG MODEL_DIR=models/food10-lite0
+ARG MODEL_DIR=models/food101-lite0
 COPY ${MODEL_DIR}/ model/
 # Bytecode now, because the root filesystem is read-only at run time; files readable by all,
 # writable by none but root (a checkout may carry 0600 files).

@@ -277,13 +277,18 @@ def show_feedback(settings: Settings, photo: dict, model: Classifier) -> None:
 
 def show_sidebar(model: Classifier, chat: llm_client.Chat) -> None:
     card, metrics = model.card, model.card.get("metrics", {})
-    training = card.get("training", {})
+    training, preprocessing = card.get("training", {}), card.get("preprocessing", {})
+    size, squeeze = card.get("input_size", "?"), preprocessing.get("squeeze_size")
+    model_input = f"{size} px centre crop"
+    if squeeze:
+        model_input = f"photo squeezed to {squeeze}×{squeeze}, then {size} px"
     with st.sidebar:
         st.header("The model", anchor=False)
         st.markdown(
             f"**{card.get('name', 'Model')}** · version {card.get('version', '?')}\n\n"
             f"- Architecture: {card.get('architecture', '?')}\n"
             f"- Dishes it knows: {len(model.labels)}\n"
+            f"- Input: {model_input}\n"
             f"- Validation accuracy: top-1 {metrics.get('top1', 0):.0%}, "
             f"top-3 {metrics.get('top3', 0):.0%} ({metrics.get('images', '?')} photos)\n"
             f"- Trained on: {Path(str(training.get('data', '?'))).name}, "

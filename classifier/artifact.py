@@ -133,6 +133,7 @@ def load_artifact(
         {k: v.float() for k, v in tensors.items()}, strict=False
     )
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    model.test_time_flip = bool(card.get("test_time_flip", False))
     if missing or unexpected:
         raise ModelArtifactError(
             f"The weights file {weights} does not fit a {card['architecture']} model.", str(weights)

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from classifier.cli import add_data_arguments
 from classifier.data import FoodDataset
 from classifier.metrics import (
     confusion_matrix,
@@ -230,13 +231,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default="runs/evaluation",
         help="where to write metrics.json and confusion.png (default: runs/evaluation)",
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
-    parser.add_argument(
-        "--limit-per-class",
-        type=int,
-        default=None,
-        help="use only the first N photos of each dish (default: all)",
-    )
+    add_data_arguments(parser)
     parser.add_argument(
         "--skip-non-food",
         action="store_true",

@@ -38,6 +38,8 @@ class FoodNet(nn.Module):
 
     def __init__(self, backbone: EfficientNet, num_classes: int, dropout: float = 0.2) -> None:
         super().__init__()
+        # Average the pooled features of the photo and its mirror image (eval mode only).
+        self.test_time_flip = False
         self.backbone = backbone
         self.backbone._fc = nn.Identity()
         self.dropout = nn.Dropout(dropout)
@@ -45,6 +47,9 @@ class FoodNet(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Pooled 1280-d features of a normalised image batch."""
+        if self.test_time_flip and not self.training:
+            both = self.backbone.extract_features(torch.cat([images, images.flip(3)]))
+            return both.mean(dim=(2, 3)).view(2, len(images), -1).mean(0)
         return self.backbone.extract_features(images).mean(dim=(2, 3))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from dishlens.settings import Settings, load_settings
 
 Status = Literal["confident", "unsure", "not_food"]
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL_DIR = BUNDLED_MODELS / "food10-lite0"
+DEFAULT_MODEL_DIR = BUNDLED_MODELS / "food101-lite0"
 logger = logging.getLogger(__name__)
 
 

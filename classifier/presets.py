@@ -65,6 +65,21 @@ class EvalPreset:
         ]
         self.transforms = v2.Compose(steps)
         self.resize_size = resize_size
+        self.crop_size = crop_size
+        self.squeeze_size = squeeze_size
+
+    def describe(self) -> str:
+        """The pipeline in words, for the model card."""
+        steps = ["RGB photo"]
+        if self.squeeze_size:
+            size = self.squeeze_size
+            steps.append(f"squeeze to {size}×{size} (bilinear, aspect ratio not kept)")
+        steps += [
+            f"resize the shorter side to {self.resize_size} (bilinear, antialiased)",
+            f"centre crop {self.crop_size}×{self.crop_size}",
+            "(x - 127) / 128",
+        ]
+        return " → ".join(steps)
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         return self.transforms(image)

@@ -29,7 +29,9 @@ from classifier.calibrate import (
     add_calibration_arguments,
     calibrate,
     collect_outputs,
+    summary,
 )
+from classifier.cli import add_data_arguments, add_option
 from classifier.data import FoodDataset, resolve_data_root
 from classifier.metrics import topk_accuracy
 from classifier.model import ARCHITECTURES, TRUNK_BLOCKS, build_model, freeze_trunk
@@ -127,10 +129,12 @@ def build_card(args, classes, train_set, calibration_card) -> dict[str, Any]:
         "architecture": args.arch,
         "num_classes": len(classes),
         "input_size": args.val_crop_size,
+        "test_time_flip": args.test_time_flip,
         "preprocessing": {
             "squeeze_size": args.squeeze_size,
             "resize_size": args.val_resize_size,
             "crop_size": args.val_crop_size,
+            "pipeline": eval_preset(args).describe(),
             "normalisation": "(x - 127) / 128 on 0-255 RGB pixels",
             "mean": list(MEAN),
             "std": list(STD),
@@ -177,6 +181,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         weights = torch.load(args.init_from, map_location="cpu", weights_only=False)
         model.load_state_dict(weights["model"])
     freeze_trunk(model, args.frozen_blocks)
+    model.test_time_flip = args.test_time_flip
     model.to(device, memory_format=torch.channels_last)
 
     head_params = list(model.head.parameters())
@@ -245,11 +250,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         )
 
     card = finalize(model, args, classes, train_set, root, device)
-    m = card["metrics"]
-    print(
-        f"Wrote {out}: top-1 {m['top1']:.3f}, top-3 {m['top3']:.3f}, ECE {m['ece']:.3f} "
-        f"(T={card['temperature']:.2f}), flagged {m['flagged_share']}"
-    )
+    print(summary(out, card))
     return card
 
 
@@ -266,29 +267,19 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         choices=sorted(ARCHITECTURES),
         help="backbone (default: efficientnet-lite0)",
     )
-    parser.add_argument("--epochs", type=int, default=15, help="epochs (default: 15)")
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
-    parser.add_argument(
-        "--lr", type=float, default=1e-3, help="peak trunk learning rate (default: 1e-3)"
-    )
-    parser.add_argument(
-        "--head-lr-scale",
-        type=float,
-        default=5.0,
-        help="head learning rate as a multiple of --lr (default: 5)",
-    )
-    parser.add_argument(
-        "--weight-decay", type=float, default=0.05, help="AdamW weight decay (default: 0.05)"
-    )
-    parser.add_argument(
-        "--warmup-fraction",
-        type=float,
-        default=0.15,
-        help="share of steps spent warming up (default: 0.15)",
-    )
-    parser.add_argument(
-        "--label-smoothing", type=float, default=0.1, help="label smoothing (default: 0.1)"
-    )
+    add_option(parser, "--epochs", 15, "epochs")
+    add_data_arguments(parser)
+    for flag, default, help_text in (
+        ("--lr", 1e-3, "peak trunk learning rate"),
+        ("--head-lr-scale", 5.0, "head learning rate as a multiple of --lr"),
+        ("--weight-decay", 0.05, "AdamW weight decay"),
+        ("--warmup-fraction", 0.15, "share of steps spent warming up"),
+        ("--label-smoothing", 0.1, "label smoothing"),
+        ("--train-crop-size", 224, "training crop"),
+        ("--val-resize-size", 256, "evaluation resize of the shorter side"),
+        ("--val-crop-size", 224, "evaluation centre crop = network input"),
+    ):
+        add_option(parser, flag, default, help_text)
     parser.add_argument(
         "--frozen-blocks",
         type=int,
@@ -297,35 +288,18 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         metavar=f"0..{TRUNK_BLOCKS}",
         help="freeze the stem and this many MBConv blocks (default: 3)",
     )
-    parser.add_argument(
-        "--train-crop-size", type=int, default=224, help="training crop (default: 224)"
-    )
-    parser.add_argument(
-        "--val-resize-size",
-        type=int,
-        default=256,
-        help="evaluation resize of the shorter side (default: 256)",
-    )
-    parser.add_argument(
-        "--val-crop-size",
-        type=int,
-        default=224,
-        help="evaluation centre crop = network input (default: 224)",
-    )
-    parser.add_argument(
+    add_option(
+        parser,
         "--squeeze-size",
-        type=int,
-        default=None,
-        help="first squeeze every photo to N×N, as the data was made "
-        "(default: off; use 64 for food101-64)",
+        None,
+        "first squeeze every photo to N×N, as the data was made; use 64 for food101-64",
+    )
+    parser.add_argument(
+        "--test-time-flip",
+        action="store_true",
+        help="evaluate each photo together with its mirror image (twice the inference cost)",
     )
     add_calibration_arguments(parser)
-    parser.add_argument(
-        "--limit-per-class",
-        type=int,
-        default=None,
-        help="use only the first N photos of each dish (default: all)",
-    )
     parser.add_argument("--workers", type=int, default=1, help="data-loading workers (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")

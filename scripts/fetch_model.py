@@ -1,6 +1,6 @@
 """Download a published model from S3 and verify it before anything uses it.
 
-    python scripts/fetch_model.py s3://BUCKET/models/food10-lite0/2026-11-23/ model
+    python scripts/fetch_model.py s3://BUCKET/models/food101-lite0/2026-11-23/ model
 
 Reads the version's ``manifest.json`` (written by ``scripts/publish_model.py``), downloads each
 file it lists into a staging folder beside DIR, and checks every file's SHA-256 and size

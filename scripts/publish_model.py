@@ -1,6 +1,6 @@
 """Publish a model directory to S3 with a SHA-256 manifest.
 
-    python scripts/publish_model.py models/food10-lite0 s3://BUCKET/models/food10-lite0/2026-11-23/
+    python scripts/publish_model.py models/food101-lite0 s3://BUCKET/models/food101-lite0/2026-11-23/
 
 The artifact's files (weights, ``labels.json``, ``card.json``) go up first and
 ``manifest.json`` (each file's SHA-256 and size) last, so a version without a manifest is an

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from classifier.predictor import DEFAULT_MODEL_DIR
 from tests.app.browser import (
     RESULT_CAPTION,
     ROOT,
@@ -25,7 +26,7 @@ from tests.app.browser import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-LABELS = json.loads((ROOT / "models" / "food10-lite0" / "labels.json").read_text())
+LABELS = json.loads((DEFAULT_MODEL_DIR / "labels.json").read_text())
 
 
 def save_screenshot(page, path: Path) -> None:

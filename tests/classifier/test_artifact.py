@@ -13,6 +13,8 @@ from classifier import (
     load_classifier,
 )
 from classifier.artifact import WEIGHTS_FILE, load_artifact, sha256_of
+from classifier.predictor import BUNDLED_MODELS, DEFAULT_MODEL_DIR, resolve_model_dir
+from dishlens.settings import load_settings
 from tests.classifier.conftest import LABELS
 
 
@@ -94,3 +96,14 @@ def test_missing_directory(tmp_path: Path) -> None:
 def test_model_uri_setting_selects_the_model(artifact_dir: Path, monkeypatch) -> None:
     monkeypatch.setenv("MODEL_URI", str(artifact_dir))
     assert load_classifier().card["name"] == "test-model"
+
+
+def test_bundled_models_can_be_named(monkeypatch, tmp_path: Path) -> None:
+    settings = load_settings()
+    assert resolve_model_dir(None, settings) == DEFAULT_MODEL_DIR
+    assert resolve_model_dir("food10-lite0", settings) == BUNDLED_MODELS / "food10-lite0"
+    assert (BUNDLED_MODELS / "food10-lite0" / "card.json").is_file()
+    # A folder of the same name in the working directory wins over the bundled one.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "food10-lite0").mkdir()
+    assert resolve_model_dir("food10-lite0", settings) == Path("food10-lite0")

@@ -178,6 +178,7 @@ def test_train_runs_on_the_101_dish_small_photos(food101_64, tmp_path) -> None:
     card = train.main(args)
     assert card["num_classes"] == 101 and card["training"]["images"] == 101
     assert card["preprocessing"] == {**card["preprocessing"], "squeeze_size": 64, "crop_size": 64}
+    assert card["preprocessing"]["pipeline"].startswith("RGB photo → squeeze to 64×64")
     model = load_classifier(str(out))
     photo = next((food101_64 / "images" / "ramen").glob("*.jpg"))
     with Image.open(photo) as image:

@@ -1,4 +1,9 @@
-"""The bundled default model on real photos: right dishes, honest statuses, thread safety."""
+"""The bundled models on real photos: right dishes, honest statuses, thread safety.
+
+``food101-lite0`` (the default, 101 dishes, trained on 64×64 photos) and ``food10-lite0`` (10
+dishes, full resolution). Floors sit a little under what each model measured (see its card and
+the README); the issues' targets are reported there, not asserted here.
+"""
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -8,59 +13,92 @@ from PIL import Image
 
 from classifier import Classifier, load_classifier
 from classifier.evaluate import non_food_images
+from classifier.predictor import BUNDLED_MODELS, DEFAULT_MODEL_DIR
 
 pytestmark = pytest.mark.needs_data
 
+MODELS = ["food101-lite0", "food10-lite0"]
+# By number of dishes: val images in the card, floors for card top-1/top-5 and the samples.
+EXPECTED = {
+    101: {"card_images": 5050, "top1": 0.55, "top5": 0.80, "sample_top1": 0.5},
+    10: {"card_images": 750, "top1": 0.88, "top5": 0.99, "sample_top1": 0.85},
+}
+
+
+def load_photos(root: Path, entries: list[str]) -> list[tuple[Image.Image, str]]:
+    photos = []
+    for entry in entries:
+        with Image.open(root / "images" / f"{entry}.jpg") as image:
+            photos.append((image.convert("RGB"), entry.split("/")[0]))
+    return photos
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def classifier(request) -> Classifier:
+    return load_classifier(request.param)
+
 
 @pytest.fixture(scope="module")
-def classifier() -> Classifier:
-    return load_classifier()
-
-
-@pytest.fixture(scope="module")
-def val_sample(food_mnist: Path) -> list[tuple[Image.Image, str]]:
-    """Ten validation photos of each dish, spread over the split."""
+def food_mnist_sample(food_mnist: Path) -> list[tuple[Image.Image, str]]:
+    """Ten real-resolution validation photos of each of the 10 dishes, spread over the split."""
     entries = (food_mnist / "meta" / "val.txt").read_text().split()
-    sample = []
-    for entry in entries[::7][:100]:
-        with Image.open(food_mnist / "images" / f"{entry}.jpg") as image:
-            sample.append((image.convert("RGB"), entry.split("/")[0]))
-    return sample
+    return load_photos(food_mnist, entries[::7][:100])
 
 
-def test_the_shipped_model_is_a_trained_calibrated_one(classifier: Classifier) -> None:
-    # Regression floors a little under what the shipped model measured (see its card and the
-    # README); the issue's targets (top-1 >= 0.90) are reported, not asserted here.
-    card = classifier.card
-    assert card["num_classes"] == len(classifier.labels) >= 10
-    assert card["metrics"]["images"] == 750
-    assert card["metrics"]["top1"] >= 0.88 and card["metrics"]["top3"] >= 0.97
+@pytest.fixture(scope="module")
+def food101_sample(food101_64: Path) -> list[tuple[Image.Image, str]]:
+    """Two 64×64 validation photos of each of the 101 dishes."""
+    entries = (food101_64 / "meta" / "val.txt").read_text().split()
+    return load_photos(food101_64, entries[::25])
+
+
+def test_the_default_model_knows_all_101_dishes() -> None:
+    assert DEFAULT_MODEL_DIR == BUNDLED_MODELS / "food101-lite0"
+    assert len(load_classifier().labels) == 101
+
+
+def test_each_shipped_model_is_trained_and_calibrated(classifier: Classifier) -> None:
+    card, expected = classifier.card, EXPECTED[len(classifier.labels)]
+    assert card["num_classes"] == len(classifier.labels)
+    assert card["metrics"]["images"] == expected["card_images"]
+    assert card["metrics"]["top1"] >= expected["top1"]
+    assert card["metrics"]["top5"] >= expected["top5"]
     assert card["metrics"]["ece"] <= 0.05
+    assert card["food_gate"]["food_classes"]
 
 
-def test_real_val_photos_are_named_correctly(classifier, val_sample) -> None:
-    predictions = classifier.predict_batch([image for image, _ in val_sample])
-    correct = [p.best.label == label for p, (_, label) in zip(predictions, val_sample, strict=True)]
-    assert sum(correct) / len(correct) >= 0.85
-    flagged = [p.status != "confident" for p in predictions]
-    assert sum(flagged) / len(flagged) <= 0.10
-    confident_right = [
-        c for c, p in zip(correct, predictions, strict=True) if p.status == "confident"
-    ]
-    assert sum(confident_right) / len(confident_right) >= 0.9
+def accuracy_and_confident_precision(classifier, sample) -> tuple[float, float]:
+    predictions = classifier.predict_batch([image for image, _ in sample])
+    correct = [p.best.label == label for p, (_, label) in zip(predictions, sample, strict=True)]
+    confident = [c for c, p in zip(correct, predictions, strict=True) if p.status == "confident"]
+    return sum(correct) / len(correct), sum(confident) / max(len(confident), 1)
+
+
+def test_real_resolution_photos_are_named_correctly(classifier, food_mnist_sample) -> None:
+    # For the 101-dish model these photos are 10 of its 101 dishes, predicted 101-way.
+    expected = EXPECTED[len(classifier.labels)]
+    accuracy, confident_precision = accuracy_and_confident_precision(classifier, food_mnist_sample)
+    assert accuracy >= expected["sample_top1"]
+    assert confident_precision >= 0.85
+
+
+def test_the_101_dish_model_names_small_photos_of_every_dish(food101_sample) -> None:
+    classifier = load_classifier("food101-lite0")
+    accuracy, confident_precision = accuracy_and_confident_precision(classifier, food101_sample)
+    assert accuracy >= 0.5
+    assert confident_precision >= 0.8
 
 
 def test_non_food_photos_are_flagged(classifier) -> None:
     images = non_food_images()
     assert len(images) >= 15
     statuses = [p.status for p in classifier.predict_batch(list(images.values()))]
-    # Measured 19 of 23 flagged (0.83) for the shipped model; the target of 0.90 is not met yet.
-    assert sum(s != "confident" for s in statuses) / len(statuses) >= 0.8
+    assert sum(s != "confident" for s in statuses) / len(statuses) >= 0.9
     assert statuses.count("not_food") >= len(statuses) // 2
 
 
-def test_batch_and_single_predictions_agree(classifier, val_sample) -> None:
-    images = [image for image, _ in val_sample[:8]]
+def test_batch_and_single_predictions_agree(classifier, food_mnist_sample) -> None:
+    images = [image for image, _ in food_mnist_sample[:8]]
     for single, batched in zip(
         [classifier.predict(i) for i in images], classifier.predict_batch(images), strict=True
     ):
@@ -69,8 +107,8 @@ def test_batch_and_single_predictions_agree(classifier, val_sample) -> None:
         assert single.status == batched.status
 
 
-def test_concurrent_predictions_match_serial_ones(classifier, val_sample) -> None:
-    images = [image for image, _ in val_sample[:16]]
+def test_concurrent_predictions_match_serial_ones(classifier, food_mnist_sample) -> None:
+    images = [image for image, _ in food_mnist_sample[:16]]
     serial = [classifier.predict(image) for image in images]
     with ThreadPoolExecutor(max_workers=4) as pool:
         concurrent = list(pool.map(classifier.predict, images * 2))
@@ -82,3 +120,4 @@ def test_concurrent_predictions_match_serial_ones(classifier, val_sample) -> Non
         for a, b in zip(got.top, expected.top, strict=True):
             assert a.probability == pytest.approx(b.probability, abs=1e-5)
         assert got.ood_score == pytest.approx(expected.ood_score, rel=1e-5)
+        assert got.food_score == pytest.approx(expected.food_score, abs=1e-5)

@@ -157,7 +157,7 @@ def test_what_the_dockerfile_copies_is_in_the_build_context():
     for word, rest in stages()[0]:
         if word == "COPY":
             sources += [s for s in rest.split()[:-1] if not s.startswith("--")]
-    sources = [s.replace("${MODEL_DIR}", "models/food10-lite0") for s in sources]
+    sources = [s.replace("${MODEL_DIR}", "models/food101-lite0") for s in sources]
     sources += ["model/card.json", "README.md"]
     for source in sources:
         if "[" not in source:

@@ -74,3 +74,10 @@ def test_a_broken_facts_file_raises_a_typed_error(tmp_path: Path) -> None:
         load_cards(broken)
     with pytest.raises(DishFactsError, match="could not be read"):
         load_cards(tmp_path / "absent.json")
+
+
+@pytest.mark.parametrize("labels_file", sorted(REPO.glob("models/*/labels.json")), ids=str)
+def test_shipped_display_names_match_the_cards(labels_file: Path) -> None:
+    # The app's heading comes from labels.json, the facts panel from the card: same words.
+    labels = json.loads(labels_file.read_text())
+    assert {label: dish_card(label)["display_name"] for label in labels} == labels
