@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from classifier.artifact import load_artifact, save_artifact
 from classifier.cli import add_data_arguments, add_option
-from classifier.data import FoodDataset
+from classifier.data import FoodDataset, photo_batches
 from classifier.food_gate import FoodGate, choose_food_classes, food_mass
 from classifier.metrics import (
     MahalanobisScorer,
@@ -34,6 +34,7 @@ from classifier.metrics import (
     topk_accuracy,
 )
 from classifier.model import FoodNet
+from classifier.predictor import status_masks
 from classifier.presets import EvalPreset
 
 NOT_FOOD_DETECTOR = (
@@ -94,11 +95,8 @@ def collect_outputs(
 
 def gate_outputs(gate: FoodGate, dataset: FoodDataset, batch_size: int, desc: str) -> torch.Tensor:
     """The gate's ImageNet probabilities for every photo of ``dataset`` (no transform)."""
-    outputs = []
-    for start in tqdm(range(0, len(dataset), batch_size), desc=desc, unit="batch", leave=False):
-        images = [dataset[i][0] for i in range(start, min(start + batch_size, len(dataset)))]
-        outputs.append(gate.imagenet_probabilities(images))
-    return torch.cat(outputs)
+    batches = photo_batches(dataset, batch_size, desc, leave=False)
+    return torch.cat([gate.imagenet_probabilities(images) for images in batches])
 
 
 def choose_thresholds(
@@ -142,10 +140,7 @@ def choose_thresholds(
 
 
 def status_counts(probs, ood_scores, food_mass, thresholds) -> dict[str, float]:
-    not_food = (ood_scores > thresholds["not_food_score"]) | (
-        food_mass < thresholds["min_food_mass"]
-    )
-    unsure = ~not_food & (probs.max(1).values < thresholds["unsure_probability"])
+    not_food, unsure = status_masks(probs.max(1).values, ood_scores, food_mass, thresholds)
     confident = ~not_food & ~unsure
     return {
         "not_food": not_food.float().mean().item(),

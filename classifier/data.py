@@ -7,12 +7,13 @@ a full Food-101 download. An ``s3://bucket/prefix/`` source is copied to a local
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from classifier.errors import DatasetError
 
@@ -63,6 +64,14 @@ class FoodDataset(Dataset):
         with Image.open(path) as image:
             image = image.convert("RGB")
         return (self.transform(image) if self.transform else image), target
+
+
+def photo_batches(
+    dataset: FoodDataset, batch_size: int, desc: str, *, leave: bool = True
+) -> Iterator[list[Any]]:
+    """The dataset's items (without targets) in order, ``batch_size`` at a time, with progress."""
+    for start in tqdm(range(0, len(dataset), batch_size), desc=desc, unit="batch", leave=leave):
+        yield [dataset[i][0] for i in range(start, min(start + batch_size, len(dataset)))]
 
 
 def resolve_data_root(source: str, cache_dir: Path) -> Path:

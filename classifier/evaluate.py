@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from classifier.cli import add_data_arguments
-from classifier.data import FoodDataset
+from classifier.data import FoodDataset, photo_batches
 from classifier.metrics import (
     confusion_matrix,
     expected_calibration_error,
@@ -78,8 +77,7 @@ def predict_split(
 ) -> tuple[list[Prediction], torch.Tensor]:
     predictions: list[Prediction] = []
     n_classes = len(classifier.labels)
-    for start in tqdm(range(0, len(dataset), batch_size), desc="predict", unit="batch"):
-        images = [dataset[i][0] for i in range(start, min(start + batch_size, len(dataset)))]
+    for images in photo_batches(dataset, batch_size, "predict"):
         predictions += classifier.predict_batch(images, top_k=n_classes)
     targets = torch.tensor([target for _, target in dataset.samples])
     return predictions, targets

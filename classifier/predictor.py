@@ -63,13 +63,11 @@ class Classifier:
         self._model = fuse_for_inference(model).to(memory_format=torch.channels_last)
         self._scorer = scorer
         self._gate = FoodGate.from_card(card["food_gate"]) if "food_gate" in card else None
-        self._min_food_mass = float(card["thresholds"].get("min_food_mass", 0.0))
         self._labels = list(labels)
         self._display = labels
         self._preset = EvalPreset.from_card(card)
         self._temperature = float(card["temperature"])
-        self._unsure_below = float(card["thresholds"]["unsure_probability"])
-        self._not_food_above = float(card["thresholds"]["not_food_score"])
+        self._thresholds = dict(card["thresholds"])
         self.card: dict[str, Any] = card
 
     @property
@@ -91,30 +89,44 @@ class Classifier:
             features = self._model.features(batch.contiguous(memory_format=torch.channels_last))
             probs = F.softmax(self._model.head(features) / self._temperature, dim=1)
             ood = self._scorer.score(features)
-        food = self._gate.food_mass(images).tolist() if self._gate else [None] * len(images)
+        food = self._gate.food_mass(images) if self._gate else None
+        not_food, unsure = status_masks(probs.max(1).values, ood, food, self._thresholds)
         latency_ms = (time.perf_counter() - started) * 1000 / len(images)
         k = min(top_k, len(self._labels))
         values, indices = probs.topk(k, dim=1)
+        food_scores = food.tolist() if food is not None else [None] * len(images)
+        statuses: list[Status] = [
+            "not_food" if far else "unsure" if low else "confident"
+            for far, low in zip(not_food.tolist(), unsure.tolist(), strict=True)
+        ]
         predictions = []
-        for row_values, row_indices, score, food_score in zip(
-            values, indices, ood, food, strict=True
+        for row_values, row_indices, score, food_score, status in zip(
+            values, indices, ood, food_scores, statuses, strict=True
         ):
             top = [
                 DishScore(self._labels[i], self._display[self._labels[i]], float(p))
                 for p, i in zip(row_values.tolist(), row_indices.tolist(), strict=True)
             ]
-            status = self._status(top[0].probability, float(score), food_score)
             predictions.append(Prediction(status, top, float(score), food_score, latency_ms))
         return predictions
 
-    def _status(self, top_probability: float, ood_score: float, food_score: float | None) -> Status:
-        if ood_score > self._not_food_above:
-            return "not_food"
-        if food_score is not None and food_score < self._min_food_mass:
-            return "not_food"
-        if top_probability < self._unsure_below:
-            return "unsure"
-        return "confident"
+
+def status_masks(
+    top_probability: torch.Tensor,
+    ood_score: torch.Tensor,
+    food_mass: torch.Tensor | None,
+    thresholds: dict[str, float],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(not_food, unsure)`` masks: the one rule that predictions use and calibration measures.
+
+    ``not_food``: the features are far from every dish, or the food gate sees no food;
+    ``unsure``: otherwise, when the top probability is below the unsure threshold.
+    """
+    not_food = ood_score > thresholds["not_food_score"]
+    if food_mass is not None:
+        not_food = not_food | (food_mass < thresholds.get("min_food_mass", 0.0))
+    unsure = ~not_food & (top_probability < thresholds["unsure_probability"])
+    return not_food, unsure
 
 
 def resolve_model_dir(uri: str | None, settings: Settings) -> Path:
