@@ -278,10 +278,10 @@ def show_feedback(settings: Settings, photo: dict, model: Classifier) -> None:
 def show_sidebar(model: Classifier, chat: llm_client.Chat) -> None:
     card, metrics = model.card, model.card.get("metrics", {})
     training, preprocessing = card.get("training", {}), card.get("preprocessing", {})
-    size, squeeze = card.get("input_size", "?"), preprocessing.get("squeeze_size")
+    size, shrink = card.get("input_size", "?"), preprocessing.get("shrink_size")
     model_input = f"{size} px centre crop"
-    if squeeze:
-        model_input = f"photo squeezed to {squeeze}×{squeeze}, then {size} px"
+    if shrink:
+        model_input = f"centre square shrunk to {shrink}×{shrink}, then {size} px"
     with st.sidebar:
         st.header("The model", anchor=False)
         st.markdown(

@@ -61,20 +61,38 @@ class CalibrationOptions:
     limit_per_class: int | None = None
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> CalibrationOptions:
-        return cls(**{name: getattr(args, name) for name in cls.__dataclass_fields__})
+    def from_args(
+        cls, args: argparse.Namespace, recorded: dict[str, Any] | None = None
+    ) -> CalibrationOptions:
+        """The options on the command line; a policy option left out (None) keeps its value in
+        ``recorded`` (a card's last calibration), else the default."""
+        values = {name: getattr(args, name) for name in cls.__dataclass_fields__}
+        for name, _ in POLICY_OPTIONS:
+            if values[name] is None:
+                values[name] = (recorded or {}).get(name, getattr(cls(), name))
+        return cls(**values)
 
 
-def add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
+# The options that decide what a status means, with their help.
+POLICY_OPTIONS = (
+    ("val_split", "split for calibration"),
+    ("not_food_rate", "share of val photos the feature-distance detector flags"),
+    ("food_gate_rate", "share of val photos the ImageNet food gate flags"),
+    ("confident_precision", "accuracy wanted among confident val answers"),
+    ("max_flagged", "most val photos flagged unsure or not food"),
+)
+
+
+def add_calibration_arguments(parser: argparse.ArgumentParser, *, keep_card: bool = False) -> None:
+    """The policy options; with ``keep_card`` one left out keeps the card's last value."""
     defaults = CalibrationOptions()
-    for flag, help_text in (
-        ("--val-split", "split for calibration"),
-        ("--not-food-rate", "share of val photos the feature-distance detector flags"),
-        ("--food-gate-rate", "share of val photos the ImageNet food gate flags"),
-        ("--confident-precision", "accuracy wanted among confident val answers"),
-        ("--max-flagged", "most val photos flagged unsure or not food"),
-    ):
-        add_option(parser, flag, getattr(defaults, flag[2:].replace("-", "_")), help_text)
+    for name, help_text in POLICY_OPTIONS:
+        flag, default = "--" + name.replace("_", "-"), getattr(defaults, name)
+        if keep_card:
+            help_text = f"{help_text} (default: as the card's last calibration, else {default})"
+            parser.add_argument(flag, type=type(default), default=None, help=help_text)
+        else:
+            add_option(parser, flag, default, help_text)
 
 
 @torch.no_grad()
@@ -258,7 +276,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     model = model.to(memory_format=torch.channels_last)
     if args.test_time_flip is not None:
         model.test_time_flip = card["test_time_flip"] = args.test_time_flip
-    options = CalibrationOptions.from_args(args)
+    options = CalibrationOptions.from_args(args, card.get("calibration", {}).get("options"))
     preset = EvalPreset.from_card(card)
     result = calibrate(model, list(labels), Path(args.data), preset, options)
     card = {**card, **result["card"]}
@@ -293,7 +311,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=None,
         help="average each photo with its mirror image (default: as the card says)",
     )
-    add_calibration_arguments(parser)
+    add_calibration_arguments(parser, keep_card=True)
     add_data_arguments(parser)
     return parser
 

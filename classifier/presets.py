@@ -6,6 +6,7 @@ pipelines keep pixels as 0–255 floats and normalise with mean 127 and std 128.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import torch
@@ -24,21 +25,44 @@ def _to_network_input() -> list[v2.Transform]:
     ]
 
 
-class _Squeeze:
-    """Resize the whole photo to ``size``×``size`` without keeping its aspect ratio."""
+class Shrink:
+    """Make a photo look like the small training photos: ``size``×``size``, JPEG quality 75.
+
+    The 64-px Food-101 copy was made by cutting the centre square out of each photo, resizing it
+    bilinearly and saving it as a quality-75 JPEG (matched on the photos that are in both
+    copies); the model learned those artefacts too. A photo already ``size``×``size`` is taken
+    as it is.
+    """
+
+    JPEG_QUALITY = 75
 
     def __init__(self, size: int) -> None:
         self.size = size
 
     def __call__(self, image: Image.Image) -> Image.Image:
-        return image.resize((self.size, self.size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+        if image.size == (self.size, self.size):
+            return image
+        width, height = image.size
+        side = min(width, height)
+        left, top = (width - side) // 2, (height - side) // 2
+        square = image.crop((left, top, left + side, top + side))
+        small = square.resize((self.size, self.size), Image.Resampling.BILINEAR)
+        encoded = io.BytesIO()
+        small.save(encoded, "JPEG", quality=self.JPEG_QUALITY)
+        return Image.open(encoded).convert("RGB")
+
+    def describe(self) -> str:
+        return (
+            f"centre square → {self.size}×{self.size} (bilinear) → JPEG quality "
+            f"{self.JPEG_QUALITY}, as the training photos were made"
+        )
 
 
 class TrainPreset:
     """Random crops, flips and TrivialAugment, for fine-tuning."""
 
-    def __init__(self, *, crop_size: int, squeeze_size: int | None = None) -> None:
-        steps: list[Any] = [_Squeeze(squeeze_size)] if squeeze_size else []
+    def __init__(self, *, crop_size: int, shrink_size: int | None = None) -> None:
+        steps: list[Any] = [Shrink(shrink_size)] if shrink_size else []
         steps += [
             v2.RandomResizedCrop(crop_size, scale=(0.25, 1.0), antialias=True),
             v2.RandomHorizontalFlip(),
@@ -54,10 +78,9 @@ class TrainPreset:
 class EvalPreset:
     """Resize the shorter side, centre-crop, normalise: what the model sees at inference."""
 
-    def __init__(
-        self, *, crop_size: int, resize_size: int, squeeze_size: int | None = None
-    ) -> None:
-        steps: list[Any] = [_Squeeze(squeeze_size)] if squeeze_size else []
+    def __init__(self, *, crop_size: int, resize_size: int, shrink_size: int | None = None) -> None:
+        self.shrink = Shrink(shrink_size) if shrink_size else None
+        steps: list[Any] = [self.shrink] if self.shrink else []
         steps += [
             v2.Resize(resize_size, antialias=True),
             v2.CenterCrop(crop_size),
@@ -66,14 +89,12 @@ class EvalPreset:
         self.transforms = v2.Compose(steps)
         self.resize_size = resize_size
         self.crop_size = crop_size
-        self.squeeze_size = squeeze_size
 
     def describe(self) -> str:
         """The pipeline in words, for the model card."""
         steps = ["RGB photo"]
-        if self.squeeze_size:
-            size = self.squeeze_size
-            steps.append(f"squeeze to {size}×{size} (bilinear, aspect ratio not kept)")
+        if self.shrink:
+            steps.append(self.shrink.describe())
         steps += [
             f"resize the shorter side to {self.resize_size} (bilinear, antialiased)",
             f"centre crop {self.crop_size}×{self.crop_size}",
@@ -90,5 +111,5 @@ class EvalPreset:
         return cls(
             crop_size=spec["crop_size"],
             resize_size=spec["resize_size"],
-            squeeze_size=spec.get("squeeze_size"),
+            shrink_size=spec.get("shrink_size"),
         )

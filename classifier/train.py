@@ -74,7 +74,7 @@ def eval_preset(args: argparse.Namespace) -> EvalPreset:
     return EvalPreset(
         crop_size=args.val_crop_size,
         resize_size=args.val_resize_size,
-        squeeze_size=args.squeeze_size,
+        shrink_size=args.shrink_size,
     )
 
 
@@ -131,7 +131,7 @@ def build_card(args, classes, train_set, calibration_card) -> dict[str, Any]:
         "input_size": args.val_crop_size,
         "test_time_flip": args.test_time_flip,
         "preprocessing": {
-            "squeeze_size": args.squeeze_size,
+            "shrink_size": args.shrink_size,
             "resize_size": args.val_resize_size,
             "crop_size": args.val_crop_size,
             "pipeline": eval_preset(args).describe(),
@@ -172,7 +172,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     train_set = FoodDataset(
         root,
         "train",
-        TrainPreset(crop_size=args.train_crop_size, squeeze_size=args.squeeze_size),
+        TrainPreset(crop_size=args.train_crop_size, shrink_size=args.shrink_size),
         limit_per_class=args.limit_per_class,
     )
     classes = train_set.classes
@@ -290,9 +290,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     add_option(
         parser,
-        "--squeeze-size",
+        "--shrink-size",
         None,
-        "first squeeze every photo to N×N, as the data was made; use 64 for food101-64",
+        "first shrink every photo to N×N the way food101-64 was made (centre square, JPEG "
+        "quality 75); use 64 for food101-64",
     )
     parser.add_argument(
         "--test-time-flip",

@@ -94,7 +94,7 @@ def test_first_visit_shows_title_inputs_and_model_card(run_app: Run) -> None:
     sidebar = "\n".join(texts(at.sidebar.markdown)) + "\n".join(texts(at.sidebar.caption))
     assert "efficientnet-lite0" in sidebar
     assert f"Dishes it knows: {len(LABELS)}" in sidebar
-    assert "Input: photo squeezed to 64×64, then" in sidebar  # the default 101-dish model
+    assert "Input: centre square shrunk to 64×64, then" in sidebar  # the default 101-dish model
     assert "Validation accuracy" in sidebar
     assert "offline answers" in sidebar
     assert "HF_TOKEN" in sidebar and "LLM_BASE_URL" in sidebar

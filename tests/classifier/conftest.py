@@ -27,7 +27,7 @@ def make_artifact(out: Path) -> Path:
         "architecture": "efficientnet-lite0",
         "num_classes": len(LABELS),
         "input_size": 224,
-        "preprocessing": {"resize_size": 256, "crop_size": 224, "squeeze_size": None},
+        "preprocessing": {"resize_size": 256, "crop_size": 224, "shrink_size": None},
         "temperature": 1.0,
         "thresholds": {"unsure_probability": 0.5, "not_food_score": 1e9},
     }

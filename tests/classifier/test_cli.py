@@ -100,15 +100,16 @@ def test_an_interrupted_run_resumes_exactly(food_mnist: Path, tmp_path, monkeypa
         train.main(train_args(food_mnist, interrupted, "--epochs", "3", "--resume"))
 
 
+def calibrate_args(model: Path, data: Path, out: Path, *extra: str):
+    return calibrate.get_args_parser().parse_args(
+        ["--model", str(model), "--data", str(data), "--out", str(out), *extra]
+    )
+
+
 def test_calibrate_rewrites_an_artifact_that_still_loads(food_mnist, tiny_model, tmp_path) -> None:
     out = tmp_path / "recalibrated"
-    args = calibrate.get_args_parser().parse_args(
-        [
-            *("--model", str(tiny_model), "--data", str(food_mnist), "--out", str(out)),
-            *("--limit-per-class", "2", "--food-gate-rate", "0.5", "--not-food-rate", "0.1"),
-        ]
-    )
-    card = calibrate.main(args)
+    options = ("--limit-per-class", "2", "--food-gate-rate", "0.5", "--not-food-rate", "0.1")
+    card = calibrate.main(calibrate_args(tiny_model, food_mnist, out, *options))
     before = json.loads((tiny_model / "card.json").read_text())
     assert card["training"] == before["training"] and card["name"] == "tiny"
     assert card["calibration"]["options"]["food_gate_rate"] == 0.5
@@ -116,6 +117,12 @@ def test_calibrate_rewrites_an_artifact_that_still_loads(food_mnist, tiny_model,
     model = load_classifier(str(out))
     statuses = {p.status for p in model.predict_batch(list(non_food_images().values()))}
     assert "not_food" in statuses
+
+    # Calibrating again without the options keeps the card's policy, not the defaults.
+    again = calibrate.main(
+        calibrate_args(out, food_mnist, tmp_path / "again", "--limit-per-class", "2")
+    )
+    assert again["calibration"]["options"] == card["calibration"]["options"]
 
 
 def test_evaluate_reports_metrics_confusion_and_non_food(food_mnist, tiny_model, tmp_path) -> None:
@@ -173,12 +180,12 @@ def test_predict_writes_csv(food_mnist, tiny_model, tmp_path) -> None:
 
 def test_train_runs_on_the_101_dish_small_photos(food101_64, tmp_path) -> None:
     out = tmp_path / "food101"
-    small = ("--squeeze-size", "64", "--train-crop-size", "64", "--val-resize-size", "64")
+    small = ("--shrink-size", "64", "--train-crop-size", "64", "--val-resize-size", "64")
     args = train_args(food101_64, out, "--limit-per-class", "1", *small, "--val-crop-size", "64")
     card = train.main(args)
     assert card["num_classes"] == 101 and card["training"]["images"] == 101
-    assert card["preprocessing"] == {**card["preprocessing"], "squeeze_size": 64, "crop_size": 64}
-    assert card["preprocessing"]["pipeline"].startswith("RGB photo → squeeze to 64×64")
+    assert card["preprocessing"] == {**card["preprocessing"], "shrink_size": 64, "crop_size": 64}
+    assert card["preprocessing"]["pipeline"].startswith("RGB photo → centre square → 64×64")
     model = load_classifier(str(out))
     photo = next((food101_64 / "images" / "ramen").glob("*.jpg"))
     with Image.open(photo) as image:

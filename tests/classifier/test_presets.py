@@ -1,7 +1,10 @@
+from pathlib import Path
+
+import numpy as np
 import torch
 from PIL import Image
 
-from classifier.presets import EvalPreset, TrainPreset
+from classifier.presets import EvalPreset, Shrink, TrainPreset
 
 
 def test_eval_preset_normalises_as_the_weights_expect() -> None:
@@ -12,13 +15,51 @@ def test_eval_preset_normalises_as_the_weights_expect() -> None:
         assert torch.allclose(x, torch.full_like(x, expected))
 
 
-def test_eval_preset_squeezes_before_resizing() -> None:
-    preset = EvalPreset(crop_size=128, resize_size=128, squeeze_size=64)
+def test_eval_preset_shrinks_before_resizing() -> None:
+    preset = EvalPreset(crop_size=128, resize_size=128, shrink_size=64)
     assert preset(Image.new("RGB", (640, 200), (10, 20, 30))).shape == (3, 128, 128)
+    assert preset.describe().startswith("RGB photo → centre square → 64×64 (bilinear)")
+
+
+def test_shrink_keeps_the_centre_square_only() -> None:
+    photo = Image.new("RGB", (300, 100), (250, 0, 0))  # red edges, a blue centre square
+    photo.paste((0, 0, 250), (100, 0, 200, 100))
+    small = np.asarray(Shrink(64)(photo), dtype=int)
+    assert small.shape == (64, 64, 3)
+    assert np.abs(small - (0, 0, 250)).max() < 20  # no red: the edges were cut, not squeezed
+
+
+def test_shrink_takes_a_photo_already_at_size_as_it_is() -> None:
+    photo = Image.effect_noise((64, 64), 60).convert("RGB")
+    assert Shrink(64)(photo) is photo
+
+
+def test_shrink_remakes_the_small_data_sets_photos(food_mnist: Path, food101_64: Path) -> None:
+    """The same photo, shrunk from its 224-px copy, matches the data set's own 64-px file."""
+    small_set = set((food101_64 / "meta" / "val.txt").read_text().split())
+    shared = [e for e in (food_mnist / "meta" / "val.txt").read_text().split() if e in small_set]
+    wide = [e for e in shared[::10] if _is_wide(food_mnist / "images" / f"{e}.jpg")][:8]
+    assert wide
+    for entry in wide:
+        photo = Image.open(food_mnist / "images" / f"{entry}.jpg").convert("RGB")
+        reference = Image.open(food101_64 / "images" / f"{entry}.jpg").convert("RGB")
+        squeezed = photo.resize((64, 64), Image.Resampling.BILINEAR)
+        assert _psnr(Shrink(64)(photo), reference) > 24
+        assert _psnr(Shrink(64)(photo), reference) > _psnr(squeezed, reference) + 3
+
+
+def _is_wide(path: Path) -> bool:
+    with Image.open(path) as image:
+        return image.width > 1.2 * image.height or image.height > 1.2 * image.width
+
+
+def _psnr(a: Image.Image, b: Image.Image) -> float:
+    error = np.mean((np.asarray(a, dtype=float) - np.asarray(b, dtype=float)) ** 2)
+    return float(10 * np.log10(255**2 / error))
 
 
 def test_eval_preset_from_card() -> None:
-    card = {"preprocessing": {"resize_size": 160, "crop_size": 144, "squeeze_size": None}}
+    card = {"preprocessing": {"resize_size": 160, "crop_size": 144, "shrink_size": None}}
     assert EvalPreset.from_card(card)(Image.new("RGB", (500, 300))).shape == (3, 144, 144)
 
 
