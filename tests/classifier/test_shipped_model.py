@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from classifier import Classifier, load_classifier
@@ -121,3 +122,22 @@ def test_concurrent_predictions_match_serial_ones(classifier, food_mnist_sample)
             assert a.probability == pytest.approx(b.probability, abs=1e-5)
         assert got.ood_score == pytest.approx(expected.ood_score, rel=1e-5)
         assert got.food_score == pytest.approx(expected.food_score, abs=1e-5)
+
+
+def test_food_gate_beside_the_classifier_gives_the_same_answers(classifier, food_mnist_sample):
+    """With two threads the gate runs on a helper beside the classifier; with one, after it."""
+    images = [image for image, _ in food_mnist_sample[:6]]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        after = classifier.predict_batch(images)
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        beside = classifier.predict_batch(images)
+        assert torch.get_num_threads() == 2  # the caller's thread count is given back
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(after, beside, strict=True):
+        assert (a.status, a.best.label) == (b.status, b.best.label)
+        assert a.best.probability == pytest.approx(b.best.probability, abs=1e-5)
+        assert a.food_score == pytest.approx(b.food_score, abs=1e-5)
