@@ -63,6 +63,11 @@ def test_eval_preset_from_card() -> None:
     assert EvalPreset.from_card(card)(Image.new("RGB", (500, 300))).shape == (3, 144, 144)
 
 
+def test_an_older_cards_squeeze_size_still_shrinks() -> None:
+    card = {"preprocessing": {"resize_size": 112, "crop_size": 112, "squeeze_size": 64}}
+    assert EvalPreset.from_card(card).shrink.size == 64
+
+
 def test_train_preset_makes_random_crops_of_the_right_size() -> None:
     torch.manual_seed(0)
     image = Image.effect_noise((300, 260), 60).convert("RGB")
