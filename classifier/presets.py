@@ -111,6 +111,6 @@ class EvalPreset:
         return cls(
             crop_size=spec["crop_size"],
             resize_size=spec["resize_size"],
-            # Cards written before 2026-11-29 call it squeeze_size: same photos, same size.
+            # Cards written before 2026-11-29 name this step squeeze_size.
             shrink_size=spec.get("shrink_size", spec.get("squeeze_size")),
         )
