@@ -237,7 +237,7 @@ class Probe:
     photo: Photo | None = None
 
 
-def multipart(name: str, data: bytes, mime: str) -> dict[str, Any]:
+def multipart(name: str, data: bytes, mime: str = "application/octet-stream") -> dict[str, Any]:
     """An upload of field ``photo``, encoded once here so that sending it costs the generator
     (which shares the server's cores) no encoding work."""
     encoded = httpx.Request("POST", "http://127.0.0.1/", files={"photo": (name, data, mime)})
@@ -257,16 +257,15 @@ def invalid_probes(sample_jpeg: bytes, max_image_mb: int) -> list[Probe]:
     cap = max_image_mb * 1024 * 1024
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>'
 
-    def upload(name: str, data: bytes, mime: str = "application/octet-stream") -> dict[str, Any]:
-        return multipart(name, data, mime)
-
     return [
-        Probe("not_an_image", 415, upload("notes.jpg", b"this is not a photo\n" * 50)),
-        Probe("svg", 415, upload("drawing.svg", svg, "image/svg+xml")),
-        Probe("pdf", 415, upload("menu.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\n")),
-        Probe("truncated_jpeg", 422, upload("cut.jpg", sample_jpeg[: len(sample_jpeg) // 3])),
-        Probe("oversize_body", 413, upload("huge.jpg", sample_jpeg + b"\0" * (cap + 256 * 1024))),
-        Probe("oversize_photo", 413, upload("big.jpg", sample_jpeg + b"\0" * cap)),
+        Probe("not_an_image", 415, multipart("notes.jpg", b"this is not a photo\n" * 50)),
+        Probe("svg", 415, multipart("drawing.svg", svg, "image/svg+xml")),
+        Probe("pdf", 415, multipart("menu.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\n")),
+        Probe("truncated_jpeg", 422, multipart("cut.jpg", sample_jpeg[: len(sample_jpeg) // 3])),
+        Probe(
+            "oversize_body", 413, multipart("huge.jpg", sample_jpeg + b"\0" * (cap + 256 * 1024))
+        ),
+        Probe("oversize_photo", 413, multipart("big.jpg", sample_jpeg + b"\0" * cap)),
         Probe("private_url", 400, {"json": {"url": "http://127.0.0.1:9/food.jpg"}}),
         Probe("non_http_url", 400, {"json": {"url": "ftp://127.0.0.1/food.jpg"}}),
         Probe("json_missing_url", 422, {"json": {"link": "http://127.0.0.1/x.jpg"}}),
@@ -279,7 +278,7 @@ def invalid_probes(sample_jpeg: bytes, max_image_mb: int) -> list[Probe]:
         Probe(
             "bad_top_k",
             422,
-            {**upload("ok.jpg", sample_jpeg, "image/jpeg"), "params": {"top_k": 0}},
+            {**multipart("ok.jpg", sample_jpeg, "image/jpeg"), "params": {"top_k": 0}},
         ),
     ]
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -94,19 +96,19 @@ class Classifier:
         started = time.perf_counter()
         threads = torch.get_num_threads()
         beside = self._start_food_gate(images) if threads > 1 else None
-        try:
-            if beside:
-                torch.set_num_threads(threads - 1)  # the food gate has the other one
+        # With the food gate on a helper thread, the classifier leaves it one of the caller's.
+        with _torch_threads(threads - 1 if beside else threads):
             batch = torch.stack([self._preset(image) for image in images])
             with torch.inference_mode():
                 features = self._model.features(batch.contiguous(memory_format=torch.channels_last))
                 probs = F.softmax(self._model.head(features) / self._temperature, dim=1)
                 ood = self._scorer.score(features)
-        finally:
-            torch.set_num_threads(threads)
-        food = beside.result() if beside else None
-        if self._gate and not beside:
+        if beside:
+            food = beside.result()
+        elif self._gate:
             food = self._gate.food_mass(images)
+        else:
+            food = None
         not_food, unsure = status_masks(probs.max(1).values, ood, food, self._thresholds)
         latency_ms = (time.perf_counter() - started) * 1000 / len(images)
         k = min(top_k, len(self._labels))
@@ -137,6 +139,21 @@ class Classifier:
         if self._gate is None:
             return None
         return self._gate_threads.submit(self._gate.food_mass, images)
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` PyTorch threads on this thread, then give back the old
+    count; nothing is set when the count is already right."""
+    before = torch.get_num_threads()
+    if count == before:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def status_masks(
