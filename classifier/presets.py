@@ -2,6 +2,11 @@
 
 EfficientNet-Lite's ImageNet weights expect ``(x - 127) / 128`` on 0–255 pixels, so the
 pipelines keep pixels as 0–255 floats and normalise with mean 127 and std 128.
+
+Training uses torchvision's transforms v2. The inference pipeline does the same three steps
+on PIL images with PIL and torch alone (the same calls v2 makes, so the same tensor, bit for
+bit; a test compares them): importing torchvision also imports ``torch._dynamo`` and SymPy,
+about 170 MB and 2 s that the app and the API would carry for nothing.
 """
 
 from __future__ import annotations
@@ -9,15 +14,17 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
-from torchvision.transforms import v2
 
 MEAN = (127.0, 127.0, 127.0)
 STD = (128.0, 128.0, 128.0)
 
 
-def _to_network_input() -> list[v2.Transform]:
+def _to_network_input() -> list[Any]:
+    from torchvision.transforms import v2
+
     return [
         v2.PILToTensor(),
         v2.ToDtype(torch.float32, scale=False),
@@ -62,6 +69,8 @@ class TrainPreset:
     """Random crops, flips and TrivialAugment, for fine-tuning."""
 
     def __init__(self, *, crop_size: int, shrink_size: int | None = None) -> None:
+        from torchvision.transforms import v2
+
         steps: list[Any] = [Shrink(shrink_size)] if shrink_size else []
         steps += [
             v2.RandomResizedCrop(crop_size, scale=(0.25, 1.0), antialias=True),
@@ -76,19 +85,20 @@ class TrainPreset:
 
 
 class EvalPreset:
-    """Resize the shorter side, centre-crop, normalise: what the model sees at inference."""
+    """Resize the shorter side, centre-crop, normalise: what the model sees at inference.
+
+    The same as ``v2.Compose([v2.Resize(resize_size), v2.CenterCrop(crop_size),
+    v2.PILToTensor(), v2.ToDtype(torch.float32), v2.Normalize(MEAN, STD)])`` on a PIL image.
+    """
 
     def __init__(self, *, crop_size: int, resize_size: int, shrink_size: int | None = None) -> None:
+        if crop_size > resize_size:
+            raise ValueError(f"crop_size {crop_size} is larger than resize_size {resize_size}")
         self.shrink = Shrink(shrink_size) if shrink_size else None
-        steps: list[Any] = [self.shrink] if self.shrink else []
-        steps += [
-            v2.Resize(resize_size, antialias=True),
-            v2.CenterCrop(crop_size),
-            *_to_network_input(),
-        ]
-        self.transforms = v2.Compose(steps)
         self.resize_size = resize_size
         self.crop_size = crop_size
+        self._mean = torch.tensor(MEAN).view(3, 1, 1)
+        self._std = torch.tensor(STD).view(3, 1, 1)
 
     def describe(self) -> str:
         """The pipeline in words, for the model card."""
@@ -103,7 +113,11 @@ class EvalPreset:
         return " → ".join(steps)
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
-        return self.transforms(image)
+        if self.shrink:
+            image = self.shrink(image)
+        image = center_crop(resize_shorter_side(image, self.resize_size), self.crop_size)
+        pixels = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)
+        return (pixels.float() - self._mean) / self._std
 
     @classmethod
     def from_card(cls, card: dict) -> EvalPreset:
@@ -114,3 +128,21 @@ class EvalPreset:
             # Cards written before 2026-11-29 name this step squeeze_size.
             shrink_size=spec.get("shrink_size", spec.get("squeeze_size")),
         )
+
+
+def resize_shorter_side(image: Image.Image, size: int) -> Image.Image:
+    """Bilinear (antialiased) resize so the shorter side is ``size``, as ``v2.Resize(size)``."""
+    width, height = image.size
+    short, long = sorted((width, height))
+    new_long = int(size * long / short)
+    new_size = (size, new_long) if width <= height else (new_long, size)
+    if new_size == image.size:
+        return image
+    return image.resize(new_size, Image.Resampling.BILINEAR)
+
+
+def center_crop(image: Image.Image, size: int) -> Image.Image:
+    """The central ``size``×``size`` square, placed as ``v2.CenterCrop(size)`` places it."""
+    width, height = image.size
+    top, left = round((height - size) / 2), round((width - size) / 2)
+    return image.crop((left, top, left + size, top + size))

@@ -1,10 +1,15 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
-from classifier.presets import EvalPreset, Shrink, TrainPreset
+from classifier.presets import MEAN, STD, EvalPreset, Shrink, TrainPreset
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_eval_preset_normalises_as_the_weights_expect() -> None:
@@ -75,3 +80,56 @@ def test_train_preset_makes_random_crops_of_the_right_size() -> None:
     first, second = preset(image), preset(image)
     assert first.shape == second.shape == (3, 96, 96)
     assert not torch.equal(first, second)
+
+
+def torchvision_eval_pipeline(crop_size: int, resize_size: int):
+    from torchvision.transforms import v2
+
+    return v2.Compose(
+        [
+            v2.Resize(resize_size, antialias=True),
+            v2.CenterCrop(crop_size),
+            v2.PILToTensor(),
+            v2.ToDtype(torch.float32, scale=False),
+            v2.Normalize(mean=MEAN, std=STD),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "crop_size", "resize_size"),
+    [
+        ((512, 384), 256, 288),  # landscape
+        ((383, 512), 256, 288),  # portrait, odd width
+        ((288, 301), 256, 288),  # shorter side already the resize size
+        ((97, 64), 112, 112),  # upsampled
+        ((160, 160), 160, 160),  # nothing to do
+        ((1001, 333), 160, 160),  # odd margins round like v2.CenterCrop's
+    ],
+)
+def test_eval_preset_matches_torchvision_v2_bit_for_bit(
+    size: tuple[int, int], crop_size: int, resize_size: int
+) -> None:
+    image = Image.effect_noise(size, 80).convert("RGB")
+    ours = EvalPreset(crop_size=crop_size, resize_size=resize_size)(image)
+    theirs = torchvision_eval_pipeline(crop_size, resize_size)(image)
+    assert ours.dtype == theirs.dtype == torch.float32
+    assert torch.equal(ours, theirs)
+
+
+def test_eval_preset_refuses_a_crop_larger_than_the_resize() -> None:
+    with pytest.raises(ValueError, match="crop_size 256 is larger than resize_size 224"):
+        EvalPreset(crop_size=256, resize_size=224)
+
+
+def test_classifying_a_photo_never_imports_torchvision() -> None:
+    # torchvision's import pulls in torch._dynamo and SymPy (~170 MB); inference must not.
+    script = (
+        "import sys; from PIL import Image; import classifier, intake, api.main; "
+        "classifier.load_classifier().predict(Image.new('RGB', (300, 200))); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torchvision', 'sympy')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, check=True
+    )
+    assert result.stdout.strip() == "[]"
