@@ -125,7 +125,8 @@ def test_eval_preset_refuses_a_crop_larger_than_the_resize() -> None:
 def test_classifying_a_photo_never_imports_torchvision() -> None:
     # torchvision's import pulls in torch._dynamo and SymPy (~170 MB); inference must not.
     script = (
-        "import sys; from PIL import Image; import classifier, intake, api.main; "
+        "import sys; from PIL import Image; "
+        "import api.main, classifier, dishlens.feedback, intake, llm_client; "
         "classifier.load_classifier().predict(Image.new('RGB', (300, 200))); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torchvision', 'sympy')))"
     )
