@@ -36,9 +36,10 @@ class Shrink:
     """Make a photo look like the small training photos: ``size``×``size``, JPEG quality 75.
 
     The 64-px Food-101 copy was made by cutting the centre square out of each photo, resizing it
-    bilinearly and saving it as a quality-75 JPEG (matched on the photos that are in both
-    copies); the model learned those artefacts too. A photo already ``size``×``size`` is taken
-    as it is.
+    bicubically (Pillow's default) and saving it as a quality-75 JPEG: remade from the 224-px
+    copies of the same photos, this matches the data set's files at 37.4 dB PSNR, against 32.3
+    for bilinear and 30.4 for a squeeze. The model learned those artefacts too. A photo already
+    ``size``×``size`` is taken as it is.
     """
 
     JPEG_QUALITY = 75
@@ -53,14 +54,14 @@ class Shrink:
         side = min(width, height)
         left, top = (width - side) // 2, (height - side) // 2
         square = image.crop((left, top, left + side, top + side))
-        small = square.resize((self.size, self.size), Image.Resampling.BILINEAR)
+        small = square.resize((self.size, self.size), Image.Resampling.BICUBIC)
         encoded = io.BytesIO()
         small.save(encoded, "JPEG", quality=self.JPEG_QUALITY)
         return Image.open(encoded).convert("RGB")
 
     def describe(self) -> str:
         return (
-            f"centre square → {self.size}×{self.size} (bilinear) → JPEG quality "
+            f"centre square → {self.size}×{self.size} (bicubic) → JPEG quality "
             f"{self.JPEG_QUALITY}, as the training photos were made"
         )
 

@@ -1,3 +1,4 @@
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ def test_eval_preset_normalises_as_the_weights_expect() -> None:
 def test_eval_preset_shrinks_before_resizing() -> None:
     preset = EvalPreset(crop_size=128, resize_size=128, shrink_size=64)
     assert preset(Image.new("RGB", (640, 200), (10, 20, 30))).shape == (3, 128, 128)
-    assert preset.describe().startswith("RGB photo → centre square → 64×64 (bilinear)")
+    assert preset.describe().startswith("RGB photo → centre square → 64×64 (bicubic)")
 
 
 def test_shrink_keeps_the_centre_square_only() -> None:
@@ -51,6 +52,31 @@ def test_shrink_remakes_the_small_data_sets_photos(food_mnist: Path, food101_64:
         squeezed = photo.resize((64, 64), Image.Resampling.BILINEAR)
         assert _psnr(Shrink(64)(photo), reference) > 24
         assert _psnr(Shrink(64)(photo), reference) > _psnr(squeezed, reference) + 3
+
+
+def test_shrink_resamples_as_the_small_data_set_was_made(
+    food_mnist: Path, food101_64: Path
+) -> None:
+    """Bicubic, not bilinear: measured on photos in both data sets (37.4 vs 32.3 dB on 300)."""
+    small_set = set((food101_64 / "meta" / "val.txt").read_text().split())
+    shared = [e for e in (food_mnist / "meta" / "val.txt").read_text().split() if e in small_set]
+    ours, bilinear = [], []
+    for entry in shared[::25]:
+        photo = Image.open(food_mnist / "images" / f"{entry}.jpg").convert("RGB")
+        reference = Image.open(food101_64 / "images" / f"{entry}.jpg").convert("RGB")
+        side = min(photo.size)
+        left, top = (photo.width - side) // 2, (photo.height - side) // 2
+        square = photo.crop((left, top, left + side, top + side))
+        ours.append(_psnr(Shrink(64)(photo), reference))
+        bilinear.append(_psnr(_jpeg(square.resize((64, 64), Image.Resampling.BILINEAR)), reference))
+    assert len(ours) >= 15
+    assert np.mean(ours) > np.mean(bilinear) + 3
+
+
+def _jpeg(image: Image.Image) -> Image.Image:
+    encoded = io.BytesIO()
+    image.save(encoded, "JPEG", quality=Shrink.JPEG_QUALITY)
+    return Image.open(encoded).convert("RGB")
 
 
 def _is_wide(path: Path) -> bool:
