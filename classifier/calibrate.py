@@ -6,6 +6,10 @@ Training ends with this step; the CLI re-runs it on an existing artifact (for ex
 change to the not-food detectors) and rewrites the artifact in place or into ``--out``. The
 temperature and thresholds are fitted on the validation split, the feature-space detector on
 the training split, and the food gate's ImageNet classes on a sample of the training photos.
+
+``--average-with DIR…`` first averages the model's weights with other runs of the same model
+(a "model soup", Wortsman et al., 2022), for example a run and its warm restart; the average
+is then calibrated like any model.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tqdm import tqdm
 from classifier.artifact import load_artifact, save_artifact
 from classifier.cli import add_data_arguments, add_option
 from classifier.data import FoodDataset, photo_batches
+from classifier.errors import ModelArtifactError
 from classifier.food_gate import FoodGate, choose_food_classes, food_mass
 from classifier.metrics import (
     MahalanobisScorer,
@@ -270,9 +275,54 @@ def calibrate(
     }
 
 
+def average_weights(
+    model: FoodNet, labels: dict[str, str], card: dict[str, Any], others: list[Path]
+) -> dict[str, Any]:
+    """Replace ``model``'s weights with their mean over it and the models in ``others``;
+    returns ``card`` with the averaged models recorded under ``training``.
+
+    Raises:
+        ModelArtifactError: another model has other labels, architecture or input pipeline.
+    """
+    states, averaged = [model.state_dict()], [_identity(card)]
+    for other_dir in others:
+        other, _, other_labels, other_card = load_artifact(other_dir)
+        for name, ours, theirs in (
+            ("labels", labels, other_labels),
+            ("architecture", card["architecture"], other_card["architecture"]),
+            (
+                "input pipeline",
+                EvalPreset.from_card(card).describe(),
+                EvalPreset.from_card(other_card).describe(),
+            ),
+        ):
+            if ours != theirs:
+                raise ModelArtifactError(
+                    f"{other_dir} cannot be averaged with this model: they differ in {name}.",
+                    str(other_dir / "card.json"),
+                )
+        states.append(other.state_dict())
+        averaged.append(_identity(other_card))
+    model.load_state_dict(
+        {
+            key: torch.stack([state[key].float() for state in states]).mean(0)
+            if value.is_floating_point()
+            else value
+            for key, value in states[0].items()
+        }
+    )
+    return {**card, "training": {**card.get("training", {}), "averaged_weights_of": averaged}}
+
+
+def _identity(card: dict[str, Any]) -> str:
+    return f"{card['name']}@{card['version']} (weights sha256 {card['weights_sha256'][:12]})"
+
+
 def main(args: argparse.Namespace) -> dict[str, Any]:
     model_dir = Path(args.model)
     model, _, labels, card = load_artifact(model_dir)
+    if args.average_with:
+        card = average_weights(model, labels, card, [Path(d) for d in args.average_with])
     model = model.to(memory_format=torch.channels_last)
     if args.test_time_flip is not None:
         model.test_time_flip = card["test_time_flip"] = args.test_time_flip
@@ -305,6 +355,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--data", required=True, help="the Food-101-layout folder it was trained on"
     )
     parser.add_argument("--out", default=None, help="write here instead of over --model")
+    parser.add_argument(
+        "--average-with",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="first average the weights with these runs of the same model (a model soup)",
+    )
     parser.add_argument(
         "--test-time-flip",
         action=argparse.BooleanOptionalAction,

@@ -10,7 +10,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from classifier import calibrate, evaluate, predict, train
-from classifier.artifact import ARTIFACT_FILES
+from classifier.artifact import ARTIFACT_FILES, load_artifact
 from classifier.evaluate import non_food_images
 from classifier.predictor import load_classifier
 
@@ -118,11 +118,23 @@ def test_calibrate_rewrites_an_artifact_that_still_loads(food_mnist, tiny_model,
     statuses = {p.status for p in model.predict_batch(list(non_food_images().values()))}
     assert "not_food" in statuses
 
-    # Calibrating again without the options keeps the card's policy, not the defaults.
+    # Calibrating again without the options keeps the card's policy, not the defaults;
+    # averaging a model with a copy of itself leaves its weights as they were.
     again = calibrate.main(
-        calibrate_args(out, food_mnist, tmp_path / "again", "--limit-per-class", "2")
+        calibrate_args(
+            out,
+            food_mnist,
+            tmp_path / "again",
+            "--limit-per-class",
+            "2",
+            "--average-with",
+            str(out),
+        )
     )
     assert again["calibration"]["options"] == card["calibration"]["options"]
+    assert len(again["training"]["averaged_weights_of"]) == 2
+    weights = [load_artifact(d)[0].state_dict() for d in (out, tmp_path / "again")]
+    assert all(weights[0][k].equal(weights[1][k]) for k in weights[0])
 
 
 def test_evaluate_reports_metrics_confusion_and_non_food(food_mnist, tiny_model, tmp_path) -> None:
