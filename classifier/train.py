@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from classifier.artifact import display_name, save_artifact
+from classifier.artifact import display_name, load_artifact, save_artifact
 from classifier.calibrate import (
     CalibrationOptions,
     add_calibration_arguments,
@@ -68,6 +68,14 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def initial_weights(source: Path) -> dict[str, torch.Tensor]:
+    """The weights in a training checkpoint (``checkpoint.pt``) or a model directory."""
+    if source.is_dir():
+        model, *_ = load_artifact(source)
+        return model.state_dict()
+    return torch.load(source, map_location="cpu", weights_only=False)["model"]
 
 
 def eval_preset(args: argparse.Namespace) -> EvalPreset:
@@ -178,8 +186,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     classes = train_set.classes
     model = build_model(args.arch, len(classes), image_size=args.val_crop_size)
     if args.init_from:
-        weights = torch.load(args.init_from, map_location="cpu", weights_only=False)
-        model.load_state_dict(weights["model"])
+        model.load_state_dict(initial_weights(Path(args.init_from)))
     freeze_trunk(model, args.frozen_blocks)
     model.test_time_flip = args.test_time_flip
     model.to(device, memory_format=torch.channels_last)
@@ -307,7 +314,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "--init-from",
         default=None,
-        help="start from this checkpoint's weights, with a new schedule (default: ImageNet)",
+        help="start from the weights of this checkpoint or model directory, with a new "
+        "schedule (default: ImageNet)",
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists"
