@@ -22,16 +22,6 @@ MEAN = (127.0, 127.0, 127.0)
 STD = (128.0, 128.0, 128.0)
 
 
-def _to_network_input() -> list[Any]:
-    from torchvision.transforms import v2
-
-    return [
-        v2.PILToTensor(),
-        v2.ToDtype(torch.float32, scale=False),
-        v2.Normalize(mean=MEAN, std=STD),
-    ]
-
-
 class Shrink:
     """Make a photo look like the small training photos: ``size``×``size``, JPEG quality 75.
 
@@ -70,14 +60,16 @@ class TrainPreset:
     """Random crops, flips and TrivialAugment, for fine-tuning."""
 
     def __init__(self, *, crop_size: int, shrink_size: int | None = None) -> None:
-        from torchvision.transforms import v2
+        from torchvision.transforms import v2  # here, so that inference never imports it
 
         steps: list[Any] = [Shrink(shrink_size)] if shrink_size else []
         steps += [
             v2.RandomResizedCrop(crop_size, scale=(0.25, 1.0), antialias=True),
             v2.RandomHorizontalFlip(),
             v2.TrivialAugmentWide(),
-            *_to_network_input(),
+            v2.PILToTensor(),
+            v2.ToDtype(torch.float32, scale=False),
+            v2.Normalize(mean=MEAN, std=STD),
         ]
         self.transforms = v2.Compose(steps)
 
