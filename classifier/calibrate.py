@@ -288,7 +288,7 @@ def average_weights(
     for other_dir in others:
         other, _, other_labels, other_card = load_artifact(other_dir)
         for name, ours, theirs in (
-            ("labels", labels, other_labels),
+            ("labels", list(labels), list(other_labels)),  # ids in output order
             ("architecture", card["architecture"], other_card["architecture"]),
             (
                 "input pipeline",

@@ -58,3 +58,15 @@ def test_a_model_with_another_input_pipeline_is_refused(artifact_dir: Path, tmp_
 
     with pytest.raises(ModelArtifactError, match="they differ in input pipeline"):
         average_weights(model, labels, card, [other])
+
+
+def test_display_names_may_differ(artifact_dir: Path, tmp_path) -> None:
+    # A training run writes plain names; a shipped model may carry the dish cards' names.
+    other = Path(shutil.copytree(artifact_dir, tmp_path / "other"))
+    labels = json.loads((other / "labels.json").read_text())
+    (other / "labels.json").write_text(json.dumps({k: v.upper() for k, v in labels.items()}))
+    model, _, labels, card = load_artifact(artifact_dir)
+
+    averaged_card = average_weights(model, labels, card, [other])
+
+    assert len(averaged_card["training"]["averaged_weights_of"]) == 2
