@@ -40,14 +40,8 @@ class Shrink:
     def __call__(self, image: Image.Image) -> Image.Image:
         if image.size == (self.size, self.size):
             return image
-        width, height = image.size
-        side = min(width, height)
-        left, top = (width - side) // 2, (height - side) // 2
-        square = image.crop((left, top, left + side, top + side))
-        small = square.resize((self.size, self.size), Image.Resampling.BICUBIC)
-        encoded = io.BytesIO()
-        small.save(encoded, "JPEG", quality=self.JPEG_QUALITY)
-        return Image.open(encoded).convert("RGB")
+        small = centre_square(image).resize((self.size, self.size), Image.Resampling.BICUBIC)
+        return jpeg_round_trip(small, self.JPEG_QUALITY)
 
     def describe(self) -> str:
         return (
@@ -139,3 +133,18 @@ def center_crop(image: Image.Image, size: int) -> Image.Image:
     width, height = image.size
     top, left = round((height - size) / 2), round((width - size) / 2)
     return image.crop((left, top, left + size, top + size))
+
+
+def centre_square(image: Image.Image) -> Image.Image:
+    """The largest centred square (left and top margins rounded down)."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
+    """``image`` saved as a JPEG of ``quality`` and decoded again, artefacts and all."""
+    encoded = io.BytesIO()
+    image.save(encoded, "JPEG", quality=quality)
+    return Image.open(encoded).convert("RGB")

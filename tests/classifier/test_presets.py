@@ -1,4 +1,3 @@
-import io
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +7,15 @@ import pytest
 import torch
 from PIL import Image
 
-from classifier.presets import MEAN, STD, EvalPreset, Shrink, TrainPreset
+from classifier.presets import (
+    MEAN,
+    STD,
+    EvalPreset,
+    Shrink,
+    TrainPreset,
+    centre_square,
+    jpeg_round_trip,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,8 +49,7 @@ def test_shrink_takes_a_photo_already_at_size_as_it_is() -> None:
 
 def test_shrink_remakes_the_small_data_sets_photos(food_mnist: Path, food101_64: Path) -> None:
     """The same photo, shrunk from its 224-px copy, matches the data set's own 64-px file."""
-    small_set = set((food101_64 / "meta" / "val.txt").read_text().split())
-    shared = [e for e in (food_mnist / "meta" / "val.txt").read_text().split() if e in small_set]
+    shared = _val_photos_in_both(food_mnist, food101_64)
     wide = [e for e in shared[::10] if _is_wide(food_mnist / "images" / f"{e}.jpg")][:8]
     assert wide
     for entry in wide:
@@ -58,25 +64,20 @@ def test_shrink_resamples_as_the_small_data_set_was_made(
     food_mnist: Path, food101_64: Path
 ) -> None:
     """Bicubic, not bilinear: measured on photos in both data sets (37.4 vs 32.3 dB on 300)."""
-    small_set = set((food101_64 / "meta" / "val.txt").read_text().split())
-    shared = [e for e in (food_mnist / "meta" / "val.txt").read_text().split() if e in small_set]
     ours, bilinear = [], []
-    for entry in shared[::25]:
+    for entry in _val_photos_in_both(food_mnist, food101_64)[::25]:
         photo = Image.open(food_mnist / "images" / f"{entry}.jpg").convert("RGB")
         reference = Image.open(food101_64 / "images" / f"{entry}.jpg").convert("RGB")
-        side = min(photo.size)
-        left, top = (photo.width - side) // 2, (photo.height - side) // 2
-        square = photo.crop((left, top, left + side, top + side))
+        small = centre_square(photo).resize((64, 64), Image.Resampling.BILINEAR)
         ours.append(_psnr(Shrink(64)(photo), reference))
-        bilinear.append(_psnr(_jpeg(square.resize((64, 64), Image.Resampling.BILINEAR)), reference))
+        bilinear.append(_psnr(jpeg_round_trip(small, Shrink.JPEG_QUALITY), reference))
     assert len(ours) >= 15
     assert np.mean(ours) > np.mean(bilinear) + 3
 
 
-def _jpeg(image: Image.Image) -> Image.Image:
-    encoded = io.BytesIO()
-    image.save(encoded, "JPEG", quality=Shrink.JPEG_QUALITY)
-    return Image.open(encoded).convert("RGB")
+def _val_photos_in_both(food_mnist: Path, food101_64: Path) -> list[str]:
+    small_set = set((food101_64 / "meta" / "val.txt").read_text().split())
+    return [e for e in (food_mnist / "meta" / "val.txt").read_text().split() if e in small_set]
 
 
 def _is_wide(path: Path) -> bool:
