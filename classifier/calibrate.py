@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import torch
@@ -61,6 +63,7 @@ class CalibrationOptions:
     not_food_rate: float = 0.02
     food_gate_rate: float = 0.02
     confident_precision: float = 0.97
+    precision_confidence: float = 0.95
     max_flagged: float = 0.045
     batch_size: int = 32
     limit_per_class: int | None = None
@@ -84,6 +87,11 @@ POLICY_OPTIONS = (
     ("not_food_rate", "share of val photos the feature-distance detector flags"),
     ("food_gate_rate", "share of val photos the ImageNet food gate flags"),
     ("confident_precision", "accuracy wanted among confident val answers"),
+    (
+        "precision_confidence",
+        "confidence that confident answers reach that accuracy beyond the val photos: a "
+        "one-sided Wilson lower bound must reach it (0.5: the val accuracy itself)",
+    ),
     ("max_flagged", "most val photos flagged unsure or not food"),
 )
 
@@ -122,6 +130,21 @@ def gate_outputs(gate: FoodGate, dataset: FoodDataset, batch_size: int, desc: st
     return torch.cat([gate.imagenet_probabilities(images) for images in batches])
 
 
+def accuracy_lower_bound(correct: int, total: int, confidence: float) -> float:
+    """One-sided Wilson score lower bound on an accuracy measured as ``correct / total``.
+
+    The true accuracy is at least this with probability ``confidence``; 0.5 gives the measured
+    accuracy itself.
+    """
+    if total == 0:
+        return 0.0
+    z = NormalDist().inv_cdf(confidence)
+    p, z2 = correct / total, z * z
+    centre = p + z2 / (2 * total)
+    spread = z * math.sqrt(p * (1 - p) / total + z2 / (4 * total * total))
+    return (centre - spread) / (1 + z2 / total)
+
+
 def choose_thresholds(
     probs: torch.Tensor,
     ood_scores: torch.Tensor,
@@ -131,6 +154,7 @@ def choose_thresholds(
     not_food_rate: float,
     food_gate_rate: float,
     confident_precision: float,
+    precision_confidence: float = 0.5,
     max_flagged: float,
 ) -> dict[str, float]:
     """Pick the not-food and unsure thresholds on validation data.
@@ -138,7 +162,9 @@ def choose_thresholds(
     ``not_food_score`` flags ``not_food_rate`` of the validation photos and ``min_food_mass``
     flags ``food_gate_rate`` of them. ``unsure_probability``: the lowest top-probability
     threshold at which the remaining confident answers are right ``confident_precision`` of the
-    time, capped so at most ``max_flagged`` of the validation photos end up flagged.
+    time, with ``precision_confidence`` (a lower confidence bound, so the promise holds beyond
+    these photos rather than just at the edge), capped so at most ``max_flagged`` of the
+    validation photos end up flagged.
     """
     ood_threshold = float(torch.quantile(ood_scores, 1 - not_food_rate))
     min_food_mass = float(torch.quantile(food_mass.double(), food_gate_rate))
@@ -153,7 +179,10 @@ def choose_thresholds(
             break
         unsure_threshold = threshold
         confident = kept & (confidence >= threshold)
-        if correct[confident].float().mean() >= confident_precision:
+        right = int(correct[confident].sum())
+        if accuracy_lower_bound(right, int(confident.sum()), precision_confidence) >= (
+            confident_precision
+        ):
             break
     return {
         "not_food_score": ood_threshold,
@@ -249,6 +278,7 @@ def calibrate(
         not_food_rate=options.not_food_rate,
         food_gate_rate=options.food_gate_rate,
         confident_precision=options.confident_precision,
+        precision_confidence=options.precision_confidence,
         max_flagged=options.max_flagged,
     )
     metrics = {

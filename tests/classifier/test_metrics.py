@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from classifier.calibrate import choose_thresholds
+from classifier.calibrate import accuracy_lower_bound, choose_thresholds
 from classifier.metrics import (
     MahalanobisScorer,
     confusion_matrix,
@@ -95,3 +95,50 @@ def test_mahalanobis_fits_one_sample_per_class() -> None:
     features = torch.randn(3, 8)
     scorer = MahalanobisScorer.fit(features, torch.arange(3), 3)
     assert torch.isfinite(scorer.score(torch.randn(4, 8))).all()
+
+
+def test_accuracy_lower_bound_is_the_wilson_score_bound() -> None:
+    assert accuracy_lower_bound(90, 100, 0.5) == pytest.approx(0.9)
+    # 90 right of 100, one-sided 95 %: the Wilson interval's lower end at z = 1.645.
+    assert accuracy_lower_bound(90, 100, 0.95) == pytest.approx(0.8396, abs=1e-4)
+    assert accuracy_lower_bound(900, 1000, 0.95) > accuracy_lower_bound(90, 100, 0.95)
+    assert accuracy_lower_bound(0, 0, 0.95) == 0.0
+
+
+def calibrated_answers(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(probs, targets)`` for two classes where the top probability is the chance of being
+    right, spread evenly over 0.5–1."""
+    top = 0.5 + 0.5 * torch.rand(n, generator=generator)
+    probs = torch.stack([top, 1 - top], 1)
+    right = torch.rand(n, generator=generator) < top
+    return probs, (~right).long()
+
+
+def confident_accuracy_on_fresh_photos(
+    precision_confidence: float, generator: torch.Generator
+) -> float:
+    probs, targets = calibrated_answers(1000, generator)
+    thresholds = choose_thresholds(
+        probs,
+        torch.zeros(1000),
+        torch.ones(1000),
+        targets,
+        not_food_rate=0.0,
+        food_gate_rate=0.0,
+        confident_precision=0.9,
+        precision_confidence=precision_confidence,
+        max_flagged=1.0,
+    )
+    fresh_probs, fresh_targets = calibrated_answers(20_000, generator)
+    confident = fresh_probs.max(1).values >= thresholds["unsure_probability"]
+    return fresh_probs[confident].argmax(1).eq(fresh_targets[confident]).float().mean().item()
+
+
+def test_a_confidence_bound_keeps_the_promise_on_photos_calibration_never_saw() -> None:
+    generator = torch.Generator().manual_seed(0)
+    misses = {
+        level: sum(confident_accuracy_on_fresh_photos(level, generator) < 0.9 for _ in range(20))
+        for level in (0.5, 0.95)
+    }
+    assert misses[0.5] >= 5  # fitted at the edge: about half of the fits fall short
+    assert misses[0.95] <= 2
