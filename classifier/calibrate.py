@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from classifier.artifact import load_artifact, save_artifact
+from classifier.artifact import code_version, load_artifact, save_artifact
 from classifier.cli import add_data_arguments, add_option
 from classifier.data import FoodDataset, photo_batches
 from classifier.errors import ModelArtifactError
@@ -309,7 +309,8 @@ def average_weights(
     model: FoodNet, labels: dict[str, str], card: dict[str, Any], others: list[Path]
 ) -> dict[str, Any]:
     """Replace ``model``'s weights with their mean over it and the models in ``others``;
-    returns ``card`` with the averaged models recorded under ``training``.
+    returns ``card`` for the new model: today's version, with the averaged models recorded
+    under ``training``.
 
     Raises:
         ModelArtifactError: another model has other labels, architecture or input pipeline.
@@ -341,7 +342,14 @@ def average_weights(
             for key, value in states[0].items()
         }
     )
-    return {**card, "training": {**card.get("training", {}), "averaged_weights_of": averaged}}
+    return {
+        **card,
+        "training": {**card.get("training", {}), "averaged_weights_of": averaged},
+        # the mean is a new model
+        "version": datetime.date.today().isoformat(),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "code_version": code_version(),
+    }
 
 
 def _identity(card: dict[str, Any]) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import random
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from classifier.artifact import display_name, load_artifact, save_artifact
+from classifier.artifact import code_version, display_name, load_artifact, save_artifact
 from classifier.calibrate import (
     CalibrationOptions,
     add_calibration_arguments,
@@ -115,19 +114,6 @@ def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoc
         seen += len(targets)
         progress.set_postfix(loss=f"{total_loss / seen:.3f}")
     return total_loss / seen
-
-
-def code_version() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def build_card(args, classes, train_set, calibration_card) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import shutil
 from pathlib import Path
@@ -36,6 +37,7 @@ def test_weights_become_the_mean_and_the_card_names_both(artifact_dir: Path, tmp
     )
     names = averaged_card["training"]["averaged_weights_of"]
     assert [n.split(" ")[0] for n in names] == ["test-model@0", "test-model@1"]
+    assert averaged_card["version"] == datetime.date.today().isoformat()  # a new model
 
 
 def test_a_model_with_other_labels_is_refused(artifact_dir: Path, tmp_path) -> None:
