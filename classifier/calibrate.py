@@ -361,6 +361,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     model, _, labels, card = load_artifact(model_dir)
     if args.average_with:
         card = average_weights(model, labels, card, [Path(d) for d in args.average_with])
+    if args.version:
+        card["version"] = args.version
     model = model.to(memory_format=torch.channels_last)
     if args.test_time_flip is not None:
         model.test_time_flip = card["test_time_flip"] = args.test_time_flip
@@ -399,6 +401,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=[],
         metavar="DIR",
         help="first average the weights with these runs of the same model (a model soup)",
+    )
+    parser.add_argument(
+        "--version",
+        default=None,
+        help="version of the written model (default: today's date for an average, else as the "
+        "card says); publishing refuses a version that is already published",
     )
     parser.add_argument(
         "--test-time-flip",

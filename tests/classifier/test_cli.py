@@ -129,9 +129,12 @@ def test_calibrate_rewrites_an_artifact_that_still_loads(food_mnist, tiny_model,
             "2",
             "--average-with",
             str(out),
+            "--version",
+            "2.1",
         )
     )
     assert again["calibration"]["options"] == card["calibration"]["options"]
+    assert load_classifier(str(tmp_path / "again")).card["version"] == "2.1"
     assert len(again["training"]["averaged_weights_of"]) == 2
     weights = [load_artifact(d)[0].state_dict() for d in (out, tmp_path / "again")]
     assert all(weights[0][k].equal(weights[1][k]) for k in weights[0])
