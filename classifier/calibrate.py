@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from classifier.artifact import code_version, load_artifact, save_artifact
-from classifier.cli import add_data_arguments, add_option
+from classifier.cli import add_data_arguments
 from classifier.data import FoodDataset, photo_batches
 from classifier.errors import ModelArtifactError
 from classifier.food_gate import FoodGate, choose_food_classes, food_mass
@@ -96,16 +96,34 @@ POLICY_OPTIONS = (
 )
 
 
+def share(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def confidence_level(text: str) -> float:
+    """An argparse type: a confidence from 0.5 up to, but not including, 1."""
+    value = float(text)
+    if not 0.5 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not from 0.5 up to (not including) 1")
+    return value
+
+
 def add_calibration_arguments(parser: argparse.ArgumentParser, *, keep_card: bool = False) -> None:
     """The policy options; with ``keep_card`` one left out keeps the card's last value."""
     defaults = CalibrationOptions()
     for name, help_text in POLICY_OPTIONS:
         flag, default = "--" + name.replace("_", "-"), getattr(defaults, name)
+        kind = confidence_level if name == "precision_confidence" else type(default)
+        kind = share if kind is float else kind
         if keep_card:
             help_text = f"{help_text} (default: as the card's last calibration, else {default})"
-            parser.add_argument(flag, type=type(default), default=None, help=help_text)
         else:
-            add_option(parser, flag, default, help_text)
+            help_text = f"{help_text} (default: {default})"
+        parser.add_argument(flag, type=kind, default=None if keep_card else default, help=help_text)
 
 
 @torch.no_grad()

@@ -206,3 +206,25 @@ def test_train_runs_on_the_101_dish_small_photos(food101_64, tmp_path) -> None:
     with Image.open(photo) as image:
         prediction = model.predict(image.convert("RGB").resize((640, 480)), top_k=5)
     assert len(model.labels) == 101 and len(prediction.top) == 5
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--precision-confidence", "1", "not from 0.5 up to"),
+        ("--precision-confidence", "0.3", "not from 0.5 up to"),
+        ("--not-food-rate", "3", "not between 0 and 1"),
+        ("--confident-precision", "-0.1", "not between 0 and 1"),
+    ],
+)
+def test_calibration_policy_out_of_range_is_refused_by_name(
+    option: str, value: str, message: str, capsys
+) -> None:
+    for parser, required in (
+        (calibrate.get_args_parser(), ["--model", "m", "--data", "d"]),
+        (train.get_args_parser(), ["--data", "d", "--out", "o"]),
+    ):
+        parser.parse_args(required)
+        with pytest.raises(SystemExit):
+            parser.parse_args([*required, option, value])
+        assert f"argument {option}: {value} is {message}" in capsys.readouterr().err
