@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from classifier.artifact import code_version, load_artifact, save_artifact
-from classifier.cli import add_data_arguments
+from classifier.cli import add_data_arguments, add_option
 from classifier.data import FoodDataset, photo_batches
 from classifier.errors import ModelArtifactError
 from classifier.food_gate import FoodGate, choose_food_classes, food_mass
@@ -75,25 +75,10 @@ class CalibrationOptions:
         """The options on the command line; a policy option left out (None) keeps its value in
         ``recorded`` (a card's last calibration), else the default."""
         values = {name: getattr(args, name) for name in cls.__dataclass_fields__}
-        for name, _ in POLICY_OPTIONS:
+        for name, _, _ in POLICY_OPTIONS:
             if values[name] is None:
                 values[name] = (recorded or {}).get(name, getattr(cls(), name))
         return cls(**values)
-
-
-# The options that decide what a status means, with their help.
-POLICY_OPTIONS = (
-    ("val_split", "split for calibration"),
-    ("not_food_rate", "share of val photos the feature-distance detector flags"),
-    ("food_gate_rate", "share of val photos the ImageNet food gate flags"),
-    ("confident_precision", "accuracy wanted among confident val answers"),
-    (
-        "precision_confidence",
-        "confidence that confident answers reach that accuracy beyond the val photos: a "
-        "one-sided Wilson lower bound must reach it (0.5: the val accuracy itself)",
-    ),
-    ("max_flagged", "most val photos flagged unsure or not food"),
-)
 
 
 def share(text: str) -> float:
@@ -112,18 +97,32 @@ def confidence_level(text: str) -> float:
     return value
 
 
+# The options that decide what a status means, with their command-line type and help.
+POLICY_OPTIONS = (
+    ("val_split", str, "split for calibration"),
+    ("not_food_rate", share, "share of val photos the feature-distance detector flags"),
+    ("food_gate_rate", share, "share of val photos the ImageNet food gate flags"),
+    ("confident_precision", share, "accuracy wanted among confident val answers"),
+    (
+        "precision_confidence",
+        confidence_level,
+        "confidence that confident answers reach that accuracy beyond the val photos: a "
+        "one-sided Wilson lower bound must reach it (0.5: the val accuracy itself)",
+    ),
+    ("max_flagged", share, "most val photos flagged unsure or not food"),
+)
+
+
 def add_calibration_arguments(parser: argparse.ArgumentParser, *, keep_card: bool = False) -> None:
     """The policy options; with ``keep_card`` one left out keeps the card's last value."""
     defaults = CalibrationOptions()
-    for name, help_text in POLICY_OPTIONS:
+    for name, kind, help_text in POLICY_OPTIONS:
         flag, default = "--" + name.replace("_", "-"), getattr(defaults, name)
-        kind = confidence_level if name == "precision_confidence" else type(default)
-        kind = share if kind is float else kind
         if keep_card:
             help_text = f"{help_text} (default: as the card's last calibration, else {default})"
+            parser.add_argument(flag, type=kind, default=None, help=help_text)
         else:
-            help_text = f"{help_text} (default: {default})"
-        parser.add_argument(flag, type=kind, default=None if keep_card else default, help=help_text)
+            add_option(parser, flag, default, help_text, kind=kind)
 
 
 @torch.no_grad()

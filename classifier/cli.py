@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 
 def add_option(
-    parser: argparse.ArgumentParser, flag: str, default, help_text: str, *, unset: str = "off"
+    parser: argparse.ArgumentParser,
+    flag: str,
+    default,
+    help_text: str,
+    *,
+    unset: str = "off",
+    kind: Callable[[str], Any] | None = None,
 ) -> None:
-    """``--flag`` typed like its default (an int when the default is None), default in the help."""
-    kind = int if default is None else type(default)
+    """``--flag`` of type ``kind``, else typed like its default (an int when the default is
+    None), with the default in the help."""
+    kind = kind or (int if default is None else type(default))
     shown = unset if default is None else default
     parser.add_argument(flag, type=kind, default=default, help=f"{help_text} (default: {shown})")
 
