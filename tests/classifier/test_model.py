@@ -9,7 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from classifier.model import ShiftedPaddingConv2d, fuse_backbone, load_backbone
+from classifier.model import (
+    PointwiseConv2d,
+    ShiftedPaddingConv2d,
+    fuse_backbone,
+    load_backbone,
+)
 
 
 @pytest.fixture(scope="module")
@@ -17,14 +22,23 @@ def backbone() -> nn.Module:
     return load_backbone("efficientnet-lite0").eval()
 
 
-@pytest.mark.parametrize("size", [112, 160, 256, 97])
-def test_fused_backbone_gives_the_same_features(backbone: nn.Module, size: int) -> None:
-    fused = fuse_backbone(copy.deepcopy(backbone)).to(memory_format=torch.channels_last)
+@pytest.mark.parametrize(
+    ("size", "memory_format"),
+    [
+        (112, torch.channels_last),
+        (160, torch.channels_last),
+        (256, torch.channels_last),
+        (97, torch.channels_last),
+        (112, torch.contiguous_format),
+    ],
+)
+def test_fused_backbone_gives_the_same_features(backbone, size, memory_format) -> None:
+    fused = fuse_backbone(copy.deepcopy(backbone)).to(memory_format=memory_format)
     torch.manual_seed(size)
     images = torch.randn(3, 3, size, size)
     with torch.inference_mode():
         expected = backbone.extract_features(images)
-        got = fused.extract_features(images.contiguous(memory_format=torch.channels_last))
+        got = fused.extract_features(images.contiguous(memory_format=memory_format))
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
 
@@ -34,6 +48,9 @@ def test_fused_backbone_pads_no_copies_and_activates_in_place(backbone: nn.Modul
     modules = list(fused.modules())
     assert not any(isinstance(m, nn.ZeroPad2d | nn.BatchNorm2d) for m in modules)
     assert sum(isinstance(m, ShiftedPaddingConv2d) for m in modules) == 5  # the stride-2 convs
+    # Each block's expand (all but the first) and project convolutions, and the head's.
+    assert sum(isinstance(m, PointwiseConv2d) for m in modules) == 15 + 16 + 1
+    assert not any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) for m in modules)
     assert all(m.inplace for m in modules if isinstance(m, nn.ReLU6))
 
 
