@@ -30,6 +30,15 @@ class ModelNotReadyError(ApiError):
         super().__init__(message)
 
 
+class ModelWorkerLostError(ModelNotReadyError):
+    """A model worker process stopped mid-request (killed, out of memory); it is restarting."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The model stopped unexpectedly and is restarting; try again in a few seconds."
+        )
+
+
 class ServiceBusyError(ApiError):
     """Every worker is busy and the waiting line is full."""
 

@@ -2,7 +2,8 @@
 
 Routes live in ``api/routes/`` (one router per resource); errors become RFC 9457 problems in
 ``api/problems.py``; the model loads in the background at startup (``/readyz`` answers 503
-until it has) and runs on ``api.runner.ModelRunner``'s bounded thread pool.
+until it has) and runs on ``api.runner.ModelRunner``'s bounded pool of model threads, each
+with a worker process of its own (``api/workers.py``).
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or load_settings()
         logging.basicConfig(level=resolved.log_level.upper(), format=LOG_FORMAT)
-        runner = runner_for(resolved, max_batch=max_batch)
+        # Worker processes load the model themselves, so only the settings' model can use them.
+        runner = runner_for(resolved, max_batch=max_batch, processes=loader is None)
         app.state.settings, app.state.runner = resolved, runner
         load = loader or partial(load_classifier, resolved.model_uri, settings=resolved)
-        loading = asyncio.create_task(runner.load(load))
+        loading = asyncio.create_task(runner.load(load, resolved.model_uri))
         yield
         loading.cancel()
         runner.close()

@@ -5,7 +5,8 @@ The model runs on private threads: one per core, each forward pass single-thread
 touches no other thread). A model thread takes the next waiting request together with any
 others already waiting (up to :data:`MAX_BATCH`, never waiting for more) and decodes and
 classifies them in one ``predict_batch`` call; when requests arrive one at a time, every batch
-is a single photo and nothing waits.
+is a single photo and nothing waits. With ``API_WORKER_PROCESSES`` (the default) each model
+thread hands its batch to a worker process of its own instead (:mod:`api.workers`).
 
 Both choices were measured on 2 cores through HTTP (``benchmarks/bench_api.py``): one
 single-threaded forward per core beats one forward spread over both cores by about 2x, and
@@ -27,11 +28,13 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
+from functools import partial
 
 import torch
 from PIL import Image
 
 from api.errors import ModelNotReadyError, ServiceBusyError
+from api.workers import PhotoLoader, WorkerPool, run_batch
 from classifier import Classifier, Prediction
 from dishlens.errors import DishLensError
 from dishlens.settings import Settings
@@ -47,22 +50,31 @@ def cores_available() -> int:
     return os.cpu_count() or 1
 
 
-def runner_for(settings: Settings, *, max_batch: int = MAX_BATCH) -> ModelRunner:
-    """One single-threaded model thread per core (or ``TORCH_THREADS`` threads per thread)."""
+def runner_for(
+    settings: Settings, *, max_batch: int = MAX_BATCH, processes: bool = True
+) -> ModelRunner:
+    """One single-threaded model thread per core (or ``TORCH_THREADS`` threads per thread),
+    each with a worker process when ``processes`` and the ``API_WORKER_PROCESSES`` setting
+    allow it."""
     threads = settings.torch_threads or 1
     return ModelRunner(
         workers=max(1, cores_available() // threads),
         torch_threads=threads,
         queue_size=settings.api_queue_size,
         max_batch=max_batch,
+        worker_processes=processes and settings.api_worker_processes,
     )
 
 
 @dataclasses.dataclass(frozen=True)
 class _Job:
-    load: Callable[[], Image.Image]
+    load: PhotoLoader
     top_k: int
     future: Future[Prediction]
+
+
+def _given(image: Image.Image) -> Image.Image:
+    return image
 
 
 class ModelRunner:
@@ -75,11 +87,15 @@ class ModelRunner:
         torch_threads: int = 1,
         queue_size: int = 16,
         max_batch: int = MAX_BATCH,
+        worker_processes: bool = False,
     ) -> None:
         self.workers = workers
         self.max_batch = max_batch
         self.capacity = workers + queue_size
         self.in_flight = 0
+        self.worker_processes = worker_processes
+        self._torch_threads = torch_threads
+        self._pool: WorkerPool | None = None
         self._classifier: Classifier | None = None
         self._load_error: str | None = None
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -116,11 +132,14 @@ class ModelRunner:
         """Serve ``classifier`` (already loaded) from now on."""
         self._classifier, self._load_error = classifier, None
 
-    async def load(self, loader: Callable[[], Classifier]) -> None:
-        """Run ``loader`` on a worker thread; a failure is kept and reported by /readyz."""
+    async def load(self, loader: Callable[[], Classifier], uri: str | None = None) -> None:
+        """Run ``loader`` on a worker thread, then (with worker processes) start the processes
+        on the model at ``uri``; a failure is kept and reported by /readyz."""
         started = time.perf_counter()
         try:
             classifier = await asyncio.to_thread(loader)
+            if self.worker_processes:
+                await asyncio.to_thread(self._start_processes, uri)
         except DishLensError as error:
             self._load_error = str(error)
             logger.error("model failed to load: %s", error, exc_info=error)
@@ -128,8 +147,16 @@ class ModelRunner:
         self.use(classifier)
         seconds = time.perf_counter() - started
         logger.info(
-            "API ready model=%s workers=%d seconds=%.2f", classifier.name, self.workers, seconds
+            "API ready model=%s workers=%d processes=%s seconds=%.2f",
+            classifier.name,
+            self.workers,
+            self.worker_processes,
+            seconds,
         )
+
+    def _start_processes(self, uri: str | None) -> None:
+        self._pool = WorkerPool(uri, processes=self.workers, torch_threads=self._torch_threads)
+        self._pool.start()
 
     # -----------------------------------------------------------------------------------------
     # Admission and prediction (event loop side)
@@ -151,10 +178,11 @@ class ModelRunner:
 
     async def predict(self, image: Image.Image, *, top_k: int) -> Prediction:
         """Classify ``image`` on a model thread without blocking the event loop."""
-        return await self.predict_from(lambda: image, top_k=top_k)
+        return await self.predict_from(partial(_given, image), top_k=top_k)
 
-    async def predict_from(self, load: Callable[[], Image.Image], *, top_k: int) -> Prediction:
-        """Call ``load`` (decode a photo) and classify what it returns, on a model thread.
+    async def predict_from(self, load: PhotoLoader, *, top_k: int) -> Prediction:
+        """Call ``load`` (decode a photo) and classify what it returns, on a model thread (or
+        its worker process: ``load`` must then be picklable, e.g. a ``functools.partial``).
 
         Raises:
             ModelNotReadyError: the model is not loaded.
@@ -168,6 +196,8 @@ class ModelRunner:
     def close(self) -> None:
         for _ in range(self.workers):
             self._jobs.put(None)
+        if self._pool is not None:
+            self._pool.close()
 
     # -----------------------------------------------------------------------------------------
     # Model threads
@@ -195,21 +225,16 @@ class ModelRunner:
         return [job for job in batch if job.future.set_running_or_notify_cancel()]
 
     def _run(self, batch: list[_Job]) -> None:
-        loaded: list[tuple[_Job, Image.Image]] = []
-        for job in batch:
-            try:
-                loaded.append((job, job.load()))
-            except Exception as error:
-                job.future.set_exception(error)
-        if not loaded:
-            return
+        loads, top_k = [job.load for job in batch], max(job.top_k for job in batch)
         try:
-            predictions = self.classifier.predict_batch(
-                [image for _, image in loaded], top_k=max(job.top_k for job, _ in loaded)
-            )
+            if self._pool is not None:
+                outcomes = self._pool.run(loads, top_k)
+            else:
+                outcomes = run_batch(self.classifier, loads, top_k)
         except Exception as error:
-            for job, _ in loaded:
-                job.future.set_exception(error)
-            return
-        for (job, _), prediction in zip(loaded, predictions, strict=True):
-            job.future.set_result(dataclasses.replace(prediction, top=prediction.top[: job.top_k]))
+            outcomes = [error] * len(batch)
+        for job, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(dataclasses.replace(outcome, top=outcome.top[: job.top_k]))

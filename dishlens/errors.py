@@ -9,6 +9,18 @@ attributes and in the chained ``__cause__``.
 class DishLensError(Exception):
     """Base class: ``str()`` is a user-safe message."""
 
+    def __reduce__(self):
+        # Subclasses take their own constructor arguments, so rebuild from the state instead:
+        # an error raised in a model worker process then arrives whole (class, message, fields).
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[DishLensError], args: tuple, state: dict) -> DishLensError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class SettingsError(DishLensError, ValueError):
     """An environment variable holds a value DishLens cannot use."""

@@ -1,0 +1,139 @@
+"""Model worker processes: same answers as in-process, typed errors back, a lost worker replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from api.errors import ModelWorkerLostError, RequestTooLargeError, ServiceBusyError
+from api.photos import decode_upload
+from api.runner import ModelRunner
+from classifier import Classifier, load_classifier
+from dishlens.errors import SettingsError
+from dishlens.settings import Settings
+from intake.errors import CorruptImageError, TooManyPixelsError, UnsupportedFormatError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        SettingsError("MAX_IMAGE_MB", "lots", "a whole number"),
+        CorruptImageError("cut.jpg"),
+        TooManyPixelsError(1000, 5000),
+        UnsupportedFormatError("PDF", "menu.pdf"),
+        RequestTooLargeError(1024),
+        ServiceBusyError(4),
+        ModelWorkerLostError(),
+    ],
+    ids=type,
+)
+def test_typed_errors_survive_pickling_whole(error: Exception) -> None:
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert vars(copy) == vars(error)
+
+
+@pytest.fixture(scope="module")
+def process_runner():
+    """A runner with one worker process on the bundled model."""
+    runner = ModelRunner(workers=1, worker_processes=True)
+    asyncio.run(runner.load(partial(load_classifier, None, settings=Settings()), None))
+    assert runner.ready
+    yield runner
+    runner.close()
+
+
+def classify(runner: ModelRunner, data: bytes, name: str = "photo.jpg", top_k: int = 3):
+    load = partial(decode_upload, data, name, Settings())
+    return asyncio.run(runner.predict_from(load, top_k=top_k))
+
+
+def test_worker_process_answers_as_the_classifier_in_process(
+    process_runner: ModelRunner, classifier: Classifier, jpeg_bytes: bytes
+) -> None:
+    assert process_runner._pool is not None and len(process_runner._pool.pids) == 1
+    assert os.getpid() not in process_runner._pool.pids
+
+    got = classify(process_runner, jpeg_bytes, top_k=2)
+
+    expected = classifier.predict(decode_upload(jpeg_bytes, "photo.jpg", Settings()), top_k=2)
+    assert got.status == expected.status
+    assert [d.label for d in got.top] == [d.label for d in expected.top]
+    assert [d.probability for d in got.top] == pytest.approx(
+        [d.probability for d in expected.top], abs=1e-5
+    )
+
+
+def test_bad_photo_comes_back_as_its_typed_error(
+    process_runner: ModelRunner, jpeg_bytes: bytes
+) -> None:
+    with pytest.raises(CorruptImageError) as caught:
+        classify(process_runner, jpeg_bytes[: len(jpeg_bytes) // 3], "cut.jpg")
+    assert caught.value.filename == "cut.jpg"
+    assert "damaged" in str(caught.value)
+
+
+def test_a_killed_worker_is_reported_then_replaced(
+    process_runner: ModelRunner, jpeg_bytes: bytes
+) -> None:
+    pool = process_runner._pool
+    assert pool is not None
+    [pid] = pool.pids
+    os.kill(pid, signal.SIGKILL)
+
+    with pytest.raises(ModelWorkerLostError, match="restarting"):
+        classify(process_runner, jpeg_bytes)
+
+    assert classify(process_runner, jpeg_bytes).top  # a fresh worker answers
+    assert pool.pids and pool.pids != [pid]
+
+
+KEEP_A_POOL = """
+from api.workers import WorkerPool
+if __name__ == "__main__":
+    pool = WorkerPool(None, processes=1)
+    pool.start()
+    print(*pool.pids, flush=True)
+    input()
+"""
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_workers_end_with_a_killed_api_process() -> None:
+    api_process = subprocess.Popen(
+        [sys.executable, "-c", KEEP_A_POOL],
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    [worker] = [int(pid) for pid in api_process.stdout.readline().split()]
+    assert running(worker)
+
+    api_process.kill()  # no clean-up runs in the API process
+    api_process.wait()
+
+    deadline = time.monotonic() + 10
+    while running(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running(worker)
