@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 import torch
 from PIL import Image
 
-from api.errors import ModelWorkerLostError
+from api.errors import ModelNotReadyError, ModelWorkerLostError
 from classifier import Classifier, Prediction, load_classifier
 
 PhotoLoader = Callable[[], Image.Image]
@@ -97,16 +97,19 @@ class WorkerPool:
         )
 
     def start(self) -> list[str]:
-        """Start every worker and wait until each has loaded the model; its model names.
+        """Start every worker and wait until each has loaded the model; the name of the model
+        each one loaded.
 
         Raises:
-            ModelWorkerLostError: a worker could not start or load the model.
+            ModelNotReadyError: a worker could not start or load the model.
         """
         jobs = [self._pool.submit(_worker_model_name) for _ in range(self.processes)]
         try:
             return [job.result() for job in jobs]
         except BrokenProcessPool as error:
-            raise ModelWorkerLostError() from error
+            raise ModelNotReadyError(
+                "A model worker process could not start or load the model; see the API's log."
+            ) from error
 
     @property
     def pids(self) -> list[int]:

@@ -14,9 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from api.errors import ModelWorkerLostError, RequestTooLargeError, ServiceBusyError
+from api.errors import (
+    ModelNotReadyError,
+    ModelWorkerLostError,
+    RequestTooLargeError,
+    ServiceBusyError,
+)
 from api.photos import decode_upload
 from api.runner import ModelRunner
+from api.workers import WorkerPool
 from classifier import Classifier, load_classifier
 from dishlens.errors import SettingsError
 from dishlens.settings import Settings
@@ -137,3 +143,12 @@ def test_workers_end_with_a_killed_api_process() -> None:
     while running(worker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not running(worker)
+
+
+def test_a_worker_that_cannot_load_the_model_is_not_ready(tmp_path: Path) -> None:
+    pool = WorkerPool(str(tmp_path / "no-such-model"), processes=1)
+    try:
+        with pytest.raises(ModelNotReadyError, match="could not start or load the model"):
+            pool.start()
+    finally:
+        pool.close()
