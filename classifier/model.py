@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
 
 import torch
 from efficientnet_lite_pytorch import EfficientNet
@@ -116,17 +117,28 @@ def fold_padding(backbone: EfficientNet) -> None:
     padded one first: symmetric 'same' padding becomes the convolution's own padding, and
     the stride-2 convolutions, padded more on one side, become :class:`ShiftedPaddingConv2d`.
     """
-    for parent in list(backbone.modules()):
+
+    def unpadded(module: nn.Module) -> nn.Module | None:
+        padding = getattr(module, "static_padding", None)
+        if not isinstance(padding, nn.ZeroPad2d):
+            return None
+        left, right, top, bottom = padding.padding
+        if left == right and top == bottom:
+            module.padding = (top, left)
+            module.static_padding = nn.Identity()
+            return module
+        return ShiftedPaddingConv2d(module, padding.padding)
+
+    replace_modules(backbone, unpadded)
+
+
+def replace_modules(network: nn.Module, replace: Callable[[nn.Module], nn.Module | None]) -> None:
+    """Put ``replace(module)`` in each module's place, where it returns a module."""
+    for parent in list(network.modules()):
         for name, module in list(parent.named_children()):
-            padding = getattr(module, "static_padding", None)
-            if not isinstance(padding, nn.ZeroPad2d):
-                continue
-            left, right, top, bottom = padding.padding
-            if left == right and top == bottom:
-                module.padding = (top, left)
-                module.static_padding = nn.Identity()
-            else:
-                setattr(parent, name, ShiftedPaddingConv2d(module, padding.padding))
+            replacement = replace(module)
+            if replacement is not None:
+                setattr(parent, name, replacement)
 
 
 class ShiftedPaddingConv2d(nn.Conv2d):
@@ -166,10 +178,7 @@ class ShiftedPaddingConv2d(nn.Conv2d):
 
 def multiply_pointwise(backbone: EfficientNet) -> None:
     """Replace every 1×1 convolution by a :class:`PointwiseConv2d`."""
-    for parent in list(backbone.modules()):
-        for name, module in list(parent.named_children()):
-            if is_pointwise(module):
-                setattr(parent, name, PointwiseConv2d(module))
+    replace_modules(backbone, lambda m: PointwiseConv2d(m) if is_pointwise(m) else None)
 
 
 def is_pointwise(module: nn.Module) -> bool:
@@ -179,7 +188,6 @@ def is_pointwise(module: nn.Module) -> bool:
         and module.stride == (1, 1)
         and tuple(module.padding) == (0, 0)
         and module.groups == 1
-        and not isinstance(getattr(module, "static_padding", None), nn.ZeroPad2d)
     )
 
 
