@@ -24,7 +24,7 @@ import intake
 from api.errors import InvalidRequestError, RequestTooLargeError, UnsupportedMediaTypeError
 from api.schemas import ClassifyUrlCreate
 from dishlens.settings import Settings
-from intake.errors import ImageTooLargeError
+from intake.decode import check_size
 
 PHOTO_FIELD = "photo"
 MULTIPART = "multipart/form-data"
@@ -73,9 +73,8 @@ async def photo_from_request(
         image = await run_in_threadpool(fetch_url, parse_url_body(body), settings=settings)
         return partial(check_shape, image)
     data, filename = await parse_photo_form(request, body)
-    if len(data) > settings.max_image_bytes:
-        # Refused here so an oversize upload never travels to a model worker process.
-        raise ImageTooLargeError(settings.max_image_bytes, len(data))
+    # Refused here too, so an oversize upload never travels to a model worker process.
+    check_size(data, settings.max_image_bytes)
     return partial(decode_upload, data, filename, settings)
 
 

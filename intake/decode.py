@@ -44,6 +44,12 @@ _ORIENTATION = {
 pillow_heif.register_heif_opener()
 
 
+def check_size(data: bytes, max_bytes: int) -> None:
+    """Raises ImageTooLargeError when ``data`` is over ``max_bytes``."""
+    if len(data) > max_bytes:
+        raise ImageTooLargeError(max_bytes, len(data))
+
+
 def decode_image(
     data: bytes, *, max_bytes: int, max_pixels: int, filename: str | None = None
 ) -> Image.Image:
@@ -54,8 +60,7 @@ def decode_image(
     """
     if not data:
         raise CorruptImageError(filename, empty=True)
-    if len(data) > max_bytes:
-        raise ImageTooLargeError(max_bytes, len(data))
+    check_size(data, max_bytes)
     image_format = sniff_format(data)
     if image_format is None:
         raise UnsupportedFormatError(detected=describe(data), filename=filename)
