@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from classifier.model import fuse_backbone, load_backbone
+from classifier.model import load_backbone
 from classifier.presets import EvalPreset
+from classifier.trunk import InferenceTrunk
 
 ARCHITECTURE = "efficientnet-lite0"
 # 160 px flags every scikit-image sample at a 2 % cost on food photos; 128 px misses a few.
@@ -30,17 +31,21 @@ COVERAGE = 0.8
 class FoodGate:
     """``food_mass(images)``: the ImageNet probability on food classes, one value a photo."""
 
-    def __init__(self, food_classes: Sequence[int] = (), input_size: int = INPUT_SIZE) -> None:
+    def __init__(
+        self,
+        food_classes: Sequence[int] = (),
+        input_size: int = INPUT_SIZE,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         self.food_classes = [int(i) for i in food_classes]
         self.input_size = input_size
         self._preset = EvalPreset(crop_size=input_size, resize_size=input_size)
-        network = load_backbone(ARCHITECTURE, image_size=input_size)
-        self._network = fuse_backbone(network).to(memory_format=torch.channels_last)
+        self._network = InferenceTrunk(load_backbone(ARCHITECTURE, image_size=input_size), dtype)
 
     def imagenet_probabilities(self, images: list[Image.Image]) -> torch.Tensor:
         batch = torch.stack([self._preset(image) for image in images])
         with torch.inference_mode():
-            logits = self._network(batch.contiguous(memory_format=torch.channels_last))
+            logits = self._network(batch)
         return F.softmax(logits, dim=1)
 
     def food_mass(self, images: list[Image.Image]) -> torch.Tensor:
@@ -55,8 +60,8 @@ class FoodGate:
         }
 
     @classmethod
-    def from_card(cls, spec: dict[str, Any]) -> FoodGate:
-        return cls(spec["food_classes"], spec["input_size"])
+    def from_card(cls, spec: dict[str, Any], dtype: torch.dtype = torch.float32) -> FoodGate:
+        return cls(spec["food_classes"], spec["input_size"], dtype)
 
 
 def choose_food_classes(imagenet_probs: torch.Tensor, coverage: float = COVERAGE) -> list[int]:

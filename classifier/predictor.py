@@ -21,6 +21,7 @@ from classifier.food_gate import FoodGate
 from classifier.metrics import MahalanobisScorer
 from classifier.model import FoodNet, fuse_for_inference
 from classifier.presets import EvalPreset
+from classifier.trunk import inference_dtype
 from dishlens.settings import Settings, load_settings
 
 Status = Literal["confident", "unsure", "not_food"]
@@ -62,11 +63,19 @@ class Classifier:
     """A loaded model; ``predict`` is safe to call from several threads at once."""
 
     def __init__(
-        self, model: FoodNet, scorer: MahalanobisScorer, labels: dict[str, str], card: dict
+        self,
+        model: FoodNet,
+        scorer: MahalanobisScorer,
+        labels: dict[str, str],
+        card: dict,
+        *,
+        precision: str = "auto",
     ) -> None:
-        self._model = fuse_for_inference(model).to(memory_format=torch.channels_last)
+        self.dtype = inference_dtype(precision)
+        self._model = fuse_for_inference(model, self.dtype)
         self._scorer = scorer
-        self._gate = FoodGate.from_card(card["food_gate"]) if "food_gate" in card else None
+        gate = card.get("food_gate")
+        self._gate = FoodGate.from_card(gate, self.dtype) if gate else None
         self._labels = list(labels)
         self._display = labels
         self._preset = EvalPreset.from_card(card)
@@ -100,7 +109,7 @@ class Classifier:
         with _torch_threads(threads - 1 if beside else threads):
             batch = torch.stack([self._preset(image) for image in images])
             with torch.inference_mode():
-                features = self._model.features(batch.contiguous(memory_format=torch.channels_last))
+                features = self._model.features(batch)
                 probs = F.softmax(self._model.head(features) / self._temperature, dim=1)
                 ood = self._scorer.score(features)
         if beside:
@@ -206,14 +215,15 @@ def load_classifier(uri: str | None = None, *, settings: Settings | None = None)
         torch.set_num_threads(settings.torch_threads)
     started = time.perf_counter()
     model_dir = resolve_model_dir(uri, settings)
-    classifier = Classifier(*load_artifact(model_dir))
+    classifier = Classifier(*load_artifact(model_dir), precision=settings.inference_precision)
     # The first forward pass sets up oneDNN's kernels (about a second on 2 cores); do it here
     # so the first person's photo does not pay for it.
     classifier.predict(Image.new("RGB", (classifier.card["input_size"],) * 2))
     logger.info(
-        "model loaded name=%s dishes=%d seconds=%.2f",
+        "model loaded name=%s dishes=%d precision=%s seconds=%.2f",
         classifier.name,
         len(classifier.labels),
+        str(classifier.dtype).removeprefix("torch."),
         time.perf_counter() - started,
     )
     return classifier

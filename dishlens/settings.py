@@ -17,6 +17,7 @@ from typing import Any
 
 from dishlens.errors import SettingsError
 
+PRECISIONS = ("auto", "float32", "bfloat16")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -41,6 +42,11 @@ class Settings:
     )
     torch_threads: int = _setting(
         0, "CPU threads for inference; 0 keeps PyTorch's own choice.", minimum=0
+    )
+    inference_precision: str = _setting(
+        "auto",
+        "Number format of the classifier's network: `auto` (bfloat16 on CPUs that compute it "
+        "natively, AMX or AVX512-BF16; float32 elsewhere), `float32` or `bfloat16`.",
     )
     # Image intake
     allow_private_urls: bool = _setting(
@@ -174,6 +180,10 @@ def _check_choices(settings: Settings) -> None:
     levels = {"DEBUG", "INFO", "WARNING", "ERROR"}
     if settings.log_level.upper() not in levels:
         raise SettingsError("LOG_LEVEL", settings.log_level, "one of " + ", ".join(sorted(levels)))
+    if settings.inference_precision not in PRECISIONS:
+        raise SettingsError(
+            "INFERENCE_PRECISION", settings.inference_precision, "one of " + ", ".join(PRECISIONS)
+        )
     for name in ("llm_base_url",):
         value = getattr(settings, name)
         if value and not value.startswith(("http://", "https://")):

@@ -26,7 +26,8 @@ def test_round_trip_keeps_labels_card_and_outputs(artifact_dir: Path) -> None:
     model, _scorer, labels, card = load_artifact(artifact_dir)
     assert list(labels) == LABELS
     assert card["weights_sha256"] == sha256_of(artifact_dir / WEIGHTS_FILE)
-    classifier = load_classifier(str(artifact_dir))
+    float32 = load_settings({"INFERENCE_PRECISION": "float32"})
+    classifier = load_classifier(str(artifact_dir), settings=float32)
     prediction = classifier.predict(photo(), top_k=3)
     assert [d.label for d in prediction.top] != []
     assert sorted(d.label for d in prediction.top) == sorted(LABELS)
@@ -39,6 +40,10 @@ def test_round_trip_keeps_labels_card_and_outputs(artifact_dir: Path) -> None:
     with torch.no_grad():
         expected = torch.softmax(model(x), 1)[0].max().item()
     assert prediction.best.probability == pytest.approx(expected, abs=1e-4)
+    # bfloat16 (the default on CPUs that have it) rounds, and stays close.
+    bfloat16 = load_settings({"INFERENCE_PRECISION": "bfloat16"})
+    rounded = load_classifier(str(artifact_dir), settings=bfloat16).predict(photo(), top_k=3)
+    assert rounded.best.probability == pytest.approx(expected, abs=0.05)
 
 
 def test_checksum_mismatch_names_the_file(artifact_dir: Path) -> None:

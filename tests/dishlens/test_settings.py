@@ -45,6 +45,7 @@ def test_values_are_parsed_to_their_types() -> None:
         ("ALLOW_PRIVATE_URLS", "maybe", "true or false"),
         ("LLM_TIMEOUT", "soon", "a number"),
         ("LOG_LEVEL", "LOUD", "one of DEBUG"),
+        ("INFERENCE_PRECISION", "fp16", "one of auto, float32, bfloat16"),
         ("LLM_BASE_URL", "localhost:8000", "http:// or https://"),
         ("MODEL_URI", "gs://bucket/model", "s3://bucket/prefix/"),
         ("FEEDBACK_URI", "ftp://x/y", "s3://bucket/prefix/"),
