@@ -37,6 +37,8 @@ CONFIGURATIONS = {
     "per-core threads x 1, batch 1": (1, 1),
     "per-core threads x 1, batch <= 2": (1, 2),
     "per-core threads x 1, batch <= 4 (API default)": (1, 4),
+    "per-core threads x 1, batch <= 8": (1, 8),
+    "1 thread x 2 torch threads, batch <= 8": (2, 8),
 }
 SERVE = (
     "import sys, uvicorn; from api.main import create_app; "
