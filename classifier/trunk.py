@@ -25,9 +25,31 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from dishlens.settings import PRECISIONS
 
-ONEDNN = torch.backends.mkldnn.is_available() and hasattr(
-    torch.ops.mkldnn, "_convolution_pointwise"
-)
+
+def _onednn_works() -> bool:
+    """Whether this PyTorch build runs oneDNN's fused convolutions (and packs their weights),
+    tried once on a tiny input: builds for other CPUs may lack them or fail on them."""
+    if not (
+        torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+    ):
+        return False
+    x, weight, bias = torch.ones(1, 2, 3, 3), torch.ones(2, 2, 1, 1), torch.zeros(2)
+    try:
+        packed = torch.ops.mkldnn._reorder_convolution_weight(
+            weight, [0, 0], [1, 1], [1, 1], 1, [1, 2, 3, 3]
+        )
+        y = torch.ops.mkldnn._convolution_pointwise(
+            x, packed, bias, [0, 0], [1, 1], [1, 1], 1, "hardtanh", [0.0, 1.5], ""
+        )
+        y = torch.ops.mkldnn._convolution_pointwise.binary(
+            x, y, weight, bias, [0, 0], [1, 1], [1, 1], 1, "add", None, None, [], None
+        )
+    except RuntimeError:
+        return False
+    return bool(torch.all(y == 3.5))
+
+
+ONEDNN = _onednn_works()
 # Packed copies kept per convolution (thread counts × batch sizes); beyond, weights stay plain.
 MAX_PACKED = 4
 
