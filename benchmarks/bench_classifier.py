@@ -91,6 +91,7 @@ def main(args: argparse.Namespace) -> None:
     )
     print(f"model                     {classifier.name} ({len(classifier.labels)} dishes)")
     print(f"threads                   {torch.get_num_threads()}")
+    print(f"precision                 {str(classifier.dtype).removeprefix('torch.')}")
     print(
         f"predict p50 / p95         {p50:.1f} / {p95:.1f} ms  (decode + preprocess + forward, "
         f"{len(photos)} val photos)"
