@@ -129,9 +129,11 @@ class FusedConv(nn.Module):
     def _convolve(self, x: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
         shape = (self.padding, self.stride, self.dilation, self.groups)
         if ONEDNN and residual is not None:
-            return torch.ops.mkldnn._convolution_pointwise.binary(
+            out = torch.ops.mkldnn._convolution_pointwise.binary(
                 x, residual, self.packed_weight(x), self.bias, *shape, "add", None, None, [], None
             )
+            # oneDNN takes no activation after the add (EfficientNet-Lite has none there).
+            return out.clamp_(0.0, 6.0) if self.relu6 else out
         if ONEDNN:
             activation, scalars = ("hardtanh", [0.0, 6.0]) if self.relu6 else ("none", [])
             return torch.ops.mkldnn._convolution_pointwise(

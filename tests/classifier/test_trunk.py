@@ -130,15 +130,17 @@ def test_one_sided_padding_equals_padding_first(onednn, kernel, stride, padding,
     torch.testing.assert_close(got, expected)
 
 
-def test_residual_is_added_before_nothing_else(onednn) -> None:
+@pytest.mark.parametrize("relu6", [False, True])
+def test_residual_is_added_after_batchnorm_and_before_relu6(onednn, relu6) -> None:
     torch.manual_seed(0)
     conv, bn = nn.Conv2d(6, 6, 1), nn.BatchNorm2d(6).eval()
     bn.running_mean.uniform_(-1, 1)
     bn.running_var.uniform_(0.5, 2)
-    x, skip = torch.randn(2, 6, 7, 7), torch.randn(2, 6, 7, 7)
+    x, skip = torch.randn(2, 6, 7, 7), 4 * torch.randn(2, 6, 7, 7)
     with torch.no_grad():
         expected = bn(conv(x)) + skip
-        got = FusedConv(conv, bn, relu6=False, dtype=torch.float32)(x, residual=skip)
+        expected = F.relu6(expected) if relu6 else expected
+        got = FusedConv(conv, bn, relu6=relu6, dtype=torch.float32)(x, residual=skip)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
