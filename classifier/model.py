@@ -88,6 +88,15 @@ def freeze_trunk(model: FoodNet, frozen_blocks: int) -> None:
         module.train = lambda mode=True, m=module: m  # stay in eval mode under model.train()
 
 
+def freeze_batchnorm_statistics(model: nn.Module) -> None:
+    """Keep every BatchNorm's running statistics as they are under ``model.train()``; their
+    scale and shift still learn."""
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.eval()
+            module.train = lambda mode=True, m=module: m
+
+
 def fuse_for_inference(model: FoodNet, dtype: torch.dtype = torch.float32) -> FoodNet:
     """Swap a FoodNet's trunk for its :class:`InferenceTrunk` (eval mode; same outputs up to
     ``dtype``'s rounding)."""

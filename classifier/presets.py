@@ -71,6 +71,18 @@ class TrainPreset:
         return self.transforms(image)
 
 
+class FixResPreset:
+    """The evaluation pipeline plus a random mirror image: for fine-tuning at the resolution
+    and framing the model is used at ("FixRes", Touvron et al., 2019)."""
+
+    def __init__(self, preset: EvalPreset) -> None:
+        self.preset = preset
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        pixels = self.preset(image)
+        return pixels.flip(2) if torch.rand(()) < 0.5 else pixels
+
+
 class EvalPreset:
     """Resize the shorter side, centre-crop, normalise: what the model sees at inference.
 

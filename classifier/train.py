@@ -33,8 +33,14 @@ from classifier.calibrate import (
 from classifier.cli import add_data_arguments, add_option
 from classifier.data import FoodDataset, resolve_data_root
 from classifier.metrics import topk_accuracy
-from classifier.model import ARCHITECTURES, TRUNK_BLOCKS, build_model, freeze_trunk
-from classifier.presets import MEAN, STD, EvalPreset, TrainPreset
+from classifier.model import (
+    ARCHITECTURES,
+    TRUNK_BLOCKS,
+    build_model,
+    freeze_batchnorm_statistics,
+    freeze_trunk,
+)
+from classifier.presets import MEAN, STD, EvalPreset, FixResPreset, TrainPreset
 from dishlens.settings import load_settings
 
 CHECKPOINT = "checkpoint.pt"
@@ -163,17 +169,18 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     root = resolve_data_root(args.data, load_settings().model_cache_dir)
-    train_set = FoodDataset(
-        root,
-        "train",
-        TrainPreset(crop_size=args.train_crop_size, shrink_size=args.shrink_size),
-        limit_per_class=args.limit_per_class,
-    )
+    if args.fix_res:
+        train_transform = FixResPreset(eval_preset(args))
+    else:
+        train_transform = TrainPreset(crop_size=args.train_crop_size, shrink_size=args.shrink_size)
+    train_set = FoodDataset(root, "train", train_transform, limit_per_class=args.limit_per_class)
     classes = train_set.classes
     model = build_model(args.arch, len(classes), image_size=args.val_crop_size)
     if args.init_from:
         model.load_state_dict(initial_weights(Path(args.init_from)))
     freeze_trunk(model, args.frozen_blocks)
+    if args.fix_res:
+        freeze_batchnorm_statistics(model)
     model.test_time_flip = args.test_time_flip
     model.to(device, memory_format=torch.channels_last)
 
@@ -287,6 +294,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         None,
         "first shrink every photo to N×N the way food101-64 was made (centre square, JPEG "
         "quality 75); use 64 for food101-64",
+    )
+    parser.add_argument(
+        "--fix-res",
+        action="store_true",
+        help="fine-tune at the evaluation pipeline instead of random crops: the evaluation "
+        "resize and crop plus a random mirror image, every BatchNorm's statistics kept "
+        "(FixRes; use with --init-from and most blocks frozen)",
     )
     parser.add_argument(
         "--test-time-flip",

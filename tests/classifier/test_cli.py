@@ -228,3 +228,32 @@ def test_calibration_policy_out_of_range_is_refused_by_name(
         with pytest.raises(SystemExit):
             parser.parse_args([*required, option, value])
         assert f"argument {option}: {value} is {message}" in capsys.readouterr().err
+
+
+def test_fix_res_fine_tunes_only_the_top_and_keeps_batchnorm_statistics(
+    food_mnist: Path, tiny_model: Path, tmp_path
+) -> None:
+    out = tmp_path / "fixres"
+    args = train_args(
+        food_mnist, out, "--init-from", str(tiny_model), "--fix-res", "--frozen-blocks", "15"
+    )
+    card = train.main(args)
+    assert card["training"]["recipe"]["fix_res"] is True
+    before, after = (
+        load_file(tiny_model / "model.safetensors"),
+        load_file(out / "model.safetensors"),
+    )
+    # The not-food scorer ("ood.") is fitted again on the new features; the network's
+    # weights change only where they were trained.
+    changed = {
+        name
+        for name in before
+        if not name.startswith("ood.") and not torch.equal(before[name], after[name])
+    }
+    assert changed and all(
+        name.startswith(("backbone._blocks.15.", "backbone._conv_head", "backbone._bn1", "head."))
+        for name in changed
+    )
+    # BatchNorm scales may learn; their running statistics may not.
+    assert not any(name.endswith(("running_mean", "running_var")) for name in changed)
+    assert any(name.startswith("backbone._bn1.") for name in changed)

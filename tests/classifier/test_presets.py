@@ -11,6 +11,7 @@ from classifier.presets import (
     MEAN,
     STD,
     EvalPreset,
+    FixResPreset,
     Shrink,
     TrainPreset,
     centre_square,
@@ -107,6 +108,22 @@ def test_train_preset_makes_random_crops_of_the_right_size() -> None:
     first, second = preset(image), preset(image)
     assert first.shape == second.shape == (3, 96, 96)
     assert not torch.equal(first, second)
+
+
+def test_fix_res_preset_is_the_eval_pipeline_or_its_mirror_image() -> None:
+    torch.manual_seed(0)
+    image = Image.effect_noise((300, 260), 60).convert("RGB")
+    eval_preset = EvalPreset(crop_size=112, resize_size=128, shrink_size=64)
+    expected = eval_preset(image)
+    seen = {"plain": 0, "mirrored": 0}
+    for _ in range(40):
+        got = FixResPreset(eval_preset)(image)
+        if torch.equal(got, expected):
+            seen["plain"] += 1
+        else:
+            assert torch.equal(got, expected.flip(2))
+            seen["mirrored"] += 1
+    assert seen["plain"] > 5 and seen["mirrored"] > 5
 
 
 def torchvision_eval_pipeline(crop_size: int, resize_size: int):
