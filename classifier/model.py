@@ -84,8 +84,7 @@ def freeze_trunk(model: FoodNet, frozen_blocks: int) -> None:
     frozen += list(backbone._blocks[:frozen_blocks])
     for module in frozen:
         module.requires_grad_(False)
-        module.eval()
-        module.train = lambda mode=True, m=module: m  # stay in eval mode under model.train()
+        keep_in_eval_mode(module)
 
 
 def freeze_batchnorm_statistics(model: nn.Module) -> None:
@@ -93,8 +92,13 @@ def freeze_batchnorm_statistics(model: nn.Module) -> None:
     scale and shift still learn."""
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
-            module.eval()
-            module.train = lambda mode=True, m=module: m
+            keep_in_eval_mode(module)
+
+
+def keep_in_eval_mode(module: nn.Module) -> None:
+    """Put ``module`` in eval mode and keep it there under a later ``model.train()``."""
+    module.eval()
+    module.train = lambda mode=True, m=module: m
 
 
 def fuse_for_inference(model: FoodNet, dtype: torch.dtype = torch.float32) -> FoodNet:
