@@ -8,7 +8,7 @@ on the model thread just before classification).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
 
@@ -16,12 +16,10 @@ from fastapi import Depends, Request
 from PIL import Image
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException
-from starlette.types import Message
 
 import intake
 from api.errors import InvalidRequestError, RequestTooLargeError, UnsupportedMediaTypeError
+from api.multipart import read_file_field
 from api.schemas import ClassifyUrlCreate
 from dishlens.settings import Settings
 from intake.decode import check_size
@@ -72,7 +70,7 @@ async def photo_from_request(
     if media_type == JSON:
         image = await run_in_threadpool(fetch_url, parse_url_body(body), settings=settings)
         return partial(check_shape, image)
-    data, filename = await parse_photo_form(request, body)
+    data, filename = read_file_field(request.headers["content-type"], body, PHOTO_FIELD)
     # Refused here too, so an oversize upload never travels to a model worker process.
     check_size(data, settings.max_image_bytes)
     return partial(decode_upload, data, filename, settings)
@@ -111,20 +109,6 @@ def parse_url_body(body: bytes) -> str:
         ) from error
 
 
-async def parse_photo_form(request: Request, body: bytes) -> tuple[bytes, str | None]:
-    replayed = Request(request.scope, _replay(body))
-    try:
-        async with replayed.form(max_files=1, max_fields=8) as form:
-            upload = form.get(PHOTO_FIELD)
-            if not isinstance(upload, UploadFile):
-                raise _missing_photo()
-            return await upload.read(), upload.filename
-    except MultiPartException as error:
-        raise InvalidRequestError(
-            f"The multipart form could not be read: {error.message}"
-        ) from error
-
-
 def check_shape(image: Image.Image) -> Image.Image:
     """``image``, unless it is so long and thin that resizing it for the model would explode."""
     width, height = image.size
@@ -134,26 +118,6 @@ def check_shape(image: Image.Image) -> Image.Image:
             f"{MAX_ASPECT_RATIO} times longer than it is wide."
         )
     return image
-
-
-def _missing_photo() -> InvalidRequestError:
-    return InvalidRequestError(
-        f"Send the photo as a file in the multipart field '{PHOTO_FIELD}'.",
-        [{"loc": ["body", PHOTO_FIELD], "msg": "Field required", "type": "missing"}],
-    )
-
-
-def _replay(body: bytes) -> Callable[[], Awaitable[Message]]:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
 
 
 def openapi_request_body() -> dict[str, Any]:

@@ -7,7 +7,9 @@ time limit, to a **loopback** server only. Every answer is checked: a photo must
 with the label the same model gives in-process (computed first, same photos, same decoding);
 an invalid input must get its expected 4xx as ``application/problem+json``. A request that fails
 in any way is never counted a success. In the same run it measures the classifier's best
-in-process throughput (batch 1 and small batches) and prints the API / in-process ratio.
+in-process throughput: a short scan of batch sizes and callers picks the best setup, which is
+timed again right before and right after the load (this machine's speed drifts by the minute);
+the API / in-process ratio uses those two.
 
     python benchmarks/loadgen.py --spawn --requests 1000 --concurrency 8
     python benchmarks/loadgen.py --url http://127.0.0.1:8000 --requests 200
@@ -47,6 +49,7 @@ if str(REPO_ROOT) not in sys.path:
 
 import intake  # noqa: E402
 from api.runner import cores_available  # noqa: E402
+from benchmarks.http11 import Answer, Connection, ProtocolError  # noqa: E402
 from classifier import Classifier, load_classifier  # noqa: E402
 from dishlens.settings import load_settings  # noqa: E402
 
@@ -151,7 +154,7 @@ def wait_ready(base_url: str, process: subprocess.Popen | None, timeout: float) 
 class Photo:
     name: str
     true_label: str
-    data: bytes
+    data: bytes = field(repr=False)
     expected: str = ""
 
 
@@ -179,48 +182,60 @@ def label_in_process(classifier: Classifier, photos: list[Photo]) -> list[Photo]
     ]
 
 
+@dataclass(frozen=True)
+class Setup:
+    """One way to run the classifier in-process: a batch size and how many concurrent callers
+    (more than one: one PyTorch thread each, as the API's runner does)."""
+
+    batch_size: int
+    callers: int
+
+    @property
+    def name(self) -> str:
+        who = "1 caller" if self.callers == 1 else f"{self.callers} callers x 1 thread"
+        return f"batch {self.batch_size}, {who}"
+
+
+def in_process_setups(batch_sizes: Sequence[int], callers: int) -> list[Setup]:
+    """One caller with PyTorch's own thread count, and ``callers`` single-threaded callers,
+    per batch size."""
+    return [Setup(size, n) for size in batch_sizes for n in dict.fromkeys((1, callers))]
+
+
 def measure_in_process(
-    classifier: Classifier,
-    photos: list[bytes],
-    *,
-    seconds: float,
-    batch_sizes: Sequence[int],
-    callers: int,
-) -> dict[str, float]:
-    """Photos per second of decoding plus ``predict_batch``, ``seconds`` per configuration.
+    classifier: Classifier, photos: list[bytes], setup: Setup, seconds: float
+) -> float:
+    """Photos per second of decoding plus ``predict_batch`` run as ``setup`` says.
 
     Each photo is decoded from its bytes inside the timed loop, as the API must do (and as
     ``benchmarks/bench_classifier.py`` times ``predict``).
-
-    Two configurations per batch size: one caller with PyTorch's own thread count, and
-    ``callers`` concurrent callers with one thread each (what the API's runner does).
     """
-    rates = {}
-    with ThreadPoolExecutor(callers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        for size in batch_sizes:
-            started = time.perf_counter()
-            done = _predict_for(classifier, photos, size, seconds)
-            rates[f"batch {size}, 1 caller"] = done / (time.perf_counter() - started)
-            started = time.perf_counter()
-            jobs = [
-                pool.submit(_predict_for, classifier, photos, size, seconds) for _ in range(callers)
-            ]
-            done = sum(job.result() for job in jobs)
-            rates[f"batch {size}, {callers} callers x 1 thread"] = done / (
-                time.perf_counter() - started
-            )
-    return rates
+    if setup.callers == 1:
+        done, elapsed = _predict_for(classifier, photos, setup.batch_size, seconds)
+        return done / elapsed
+    with ThreadPoolExecutor(
+        setup.callers, initializer=torch.set_num_threads, initargs=(1,)
+    ) as pool:
+        jobs = [
+            pool.submit(_predict_for, classifier, photos, setup.batch_size, seconds)
+            for _ in range(setup.callers)
+        ]
+        counts, times = zip(*(job.result() for job in jobs), strict=True)
+    return sum(counts) / max(times)
 
 
-def _predict_for(classifier: Classifier, photos: list[bytes], size: int, seconds: float) -> int:
-    """Decode and classify ``photos`` in batches of ``size`` for ``seconds``; how many were done."""
+def _predict_for(
+    classifier: Classifier, photos: list[bytes], size: int, seconds: float
+) -> tuple[int, float]:
+    """Decode and classify ``photos`` in batches of ``size`` for ``seconds`` (after one batch
+    to warm up); how many were done, in how many seconds."""
     classifier.predict_batch([decode(data) for data in photos[:size]])
     done, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         batch = [decode(photos[(done + i) % len(photos)]) for i in range(size)]
         classifier.predict_batch(batch)
         done += size
-    return done
+    return done, time.perf_counter() - started
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,57 +244,55 @@ def _predict_for(classifier: Classifier, photos: list[bytes], size: int, seconds
 
 @dataclass(frozen=True)
 class Probe:
-    """One kind of request: how to send it and what answer it must get."""
+    """One kind of request: what it sends to ``POST /v1/classify`` and what answer it must get."""
 
     kind: str
     expected_status: int
-    request: dict[str, Any]
+    body: bytes = field(repr=False)  # up to MAX_IMAGE_MB: never worth printing
+    content_type: str = ""
+    query: str = ""
     photo: Photo | None = None
 
+    @property
+    def target(self) -> str:
+        return f"/v1/classify?{self.query}" if self.query else "/v1/classify"
 
-def multipart(name: str, data: bytes, mime: str = "application/octet-stream") -> dict[str, Any]:
-    """An upload of field ``photo``, encoded once here so that sending it costs the generator
-    (which shares the server's cores) no encoding work."""
+
+def multipart(name: str, data: bytes, mime: str = "application/octet-stream") -> tuple[bytes, str]:
+    """An upload of field ``photo`` as ``(body, content type)``, encoded once here so that
+    sending it costs the generator (which shares the server's cores) no encoding work."""
     encoded = httpx.Request("POST", "http://127.0.0.1/", files={"photo": (name, data, mime)})
-    return {
-        "content": encoded.read(),
-        "headers": {"content-type": encoded.headers["content-type"]},
-    }
+    return encoded.read(), encoded.headers["content-type"]
+
+
+def json_body(value: object) -> tuple[bytes, str]:
+    return json.dumps(value).encode(), "application/json"
 
 
 def photo_probe(photo: Photo) -> Probe:
     upload = multipart(photo.name.replace("/", "_") + ".jpg", photo.data, "image/jpeg")
-    return Probe("photo", 200, upload, photo)
+    return Probe("photo", 200, *upload, photo=photo)
 
 
 def invalid_probes(sample_jpeg: bytes, max_image_mb: int) -> list[Probe]:
     """Inputs the API must refuse with a 4xx, each with the status it must give."""
     cap = max_image_mb * 1024 * 1024
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>'
+    too_big = sample_jpeg + b"\0" * cap
 
     return [
-        Probe("not_an_image", 415, multipart("notes.jpg", b"this is not a photo\n" * 50)),
-        Probe("svg", 415, multipart("drawing.svg", svg, "image/svg+xml")),
-        Probe("pdf", 415, multipart("menu.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\n")),
-        Probe("truncated_jpeg", 422, multipart("cut.jpg", sample_jpeg[: len(sample_jpeg) // 3])),
-        Probe(
-            "oversize_body", 413, multipart("huge.jpg", sample_jpeg + b"\0" * (cap + 256 * 1024))
-        ),
-        Probe("oversize_photo", 413, multipart("big.jpg", sample_jpeg + b"\0" * cap)),
-        Probe("private_url", 400, {"json": {"url": "http://127.0.0.1:9/food.jpg"}}),
-        Probe("non_http_url", 400, {"json": {"url": "ftp://127.0.0.1/food.jpg"}}),
-        Probe("json_missing_url", 422, {"json": {"link": "http://127.0.0.1/x.jpg"}}),
-        Probe(
-            "bad_json",
-            422,
-            {"content": b'{"url": ', "headers": {"content-type": "application/json"}},
-        ),
-        Probe("text_body", 415, {"content": b"hello", "headers": {"content-type": "text/plain"}}),
-        Probe(
-            "bad_top_k",
-            422,
-            {**multipart("ok.jpg", sample_jpeg, "image/jpeg"), "params": {"top_k": 0}},
-        ),
+        Probe("not_an_image", 415, *multipart("notes.jpg", b"this is not a photo\n" * 50)),
+        Probe("svg", 415, *multipart("drawing.svg", svg, "image/svg+xml")),
+        Probe("pdf", 415, *multipart("menu.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\n")),
+        Probe("truncated_jpeg", 422, *multipart("cut.jpg", sample_jpeg[: len(sample_jpeg) // 3])),
+        Probe("oversize_body", 413, *multipart("huge.jpg", too_big + b"\0" * 256 * 1024)),
+        Probe("oversize_photo", 413, *multipart("big.jpg", too_big)),
+        Probe("private_url", 400, *json_body({"url": "http://127.0.0.1:9/food.jpg"})),
+        Probe("non_http_url", 400, *json_body({"url": "ftp://127.0.0.1/food.jpg"})),
+        Probe("json_missing_url", 422, *json_body({"link": "http://127.0.0.1/x.jpg"})),
+        Probe("bad_json", 422, b'{"url": ', "application/json"),
+        Probe("text_body", 415, b"hello", "text/plain"),
+        Probe("bad_top_k", 422, *multipart("ok.jpg", sample_jpeg, "image/jpeg"), query="top_k=0"),
     ]
 
 
@@ -313,7 +326,7 @@ class Outcome:
         return self.error is None
 
 
-def check_answer(probe: Probe, response: httpx.Response) -> tuple[str | None, bool]:
+def check_answer(probe: Probe, response: Answer) -> tuple[str | None, bool]:
     """``(error, label_ok)``: ``error`` is None only when the answer is right in every respect."""
     if response.status_code != probe.expected_status:
         return f"{probe.kind}: expected {probe.expected_status}, got {response.status_code}", False
@@ -322,7 +335,7 @@ def check_answer(probe: Probe, response: httpx.Response) -> tuple[str | None, bo
     return check_classification(probe.photo, response)
 
 
-def check_problem(probe: Probe, response: httpx.Response) -> str | None:
+def check_problem(probe: Probe, response: Answer) -> str | None:
     if response.headers.get("content-type", "").split(";")[0] != PROBLEM_JSON:
         return f"{probe.kind}: not {PROBLEM_JSON}"
     body = parse_json(response)
@@ -333,7 +346,7 @@ def check_problem(probe: Probe, response: httpx.Response) -> str | None:
     return None
 
 
-def check_classification(photo: Photo, response: httpx.Response) -> tuple[str | None, bool]:
+def check_classification(photo: Photo, response: Answer) -> tuple[str | None, bool]:
     body = parse_json(response)
     top = body.get("top") if isinstance(body, dict) else None
     if not top or not isinstance(top, list) or body.get("status") not in STATUSES:
@@ -346,7 +359,7 @@ def check_classification(photo: Photo, response: httpx.Response) -> tuple[str | 
     return None, True
 
 
-def parse_json(response: httpx.Response) -> Any:
+def parse_json(response: Answer) -> Any:
     try:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -357,11 +370,13 @@ def parse_json(response: httpx.Response) -> Any:
 # RUNNING
 
 
-async def send(client: httpx.AsyncClient, probe: Probe) -> Outcome:
+async def send(connection: Connection, probe: Probe, timeout: float) -> Outcome:
     started = time.perf_counter()
     try:
-        response = await client.post("/v1/classify", **probe.request)
-    except httpx.HTTPError as error:
+        async with asyncio.timeout(timeout):
+            response = await connection.post(probe.target, probe.body, probe.content_type)
+    except (OSError, asyncio.IncompleteReadError, ProtocolError, TimeoutError) as error:
+        connection.close()
         latency = (time.perf_counter() - started) * 1000
         return Outcome(probe, latency, None, f"{probe.kind}: transport {type(error).__name__}")
     latency = (time.perf_counter() - started) * 1000
@@ -372,23 +387,25 @@ async def send(client: httpx.AsyncClient, probe: Probe) -> Outcome:
 async def run_load(
     base_url: str, probes: list[Probe], *, concurrency: int, duration: float, timeout: float
 ) -> tuple[list[Outcome], float]:
-    """Send ``probes`` with ``concurrency`` workers until done or ``duration`` has passed."""
+    """Send ``probes`` from ``concurrency`` senders, each on its own kept-alive connection,
+    until all are sent or ``duration`` has passed."""
+    parts = urlsplit(base_url)
     queue = iter(probes)
     outcomes: list[Outcome] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     started = time.perf_counter()
     deadline = started + duration
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        for probe in queue:
-            if time.perf_counter() > deadline:
-                return
-            outcomes.append(await send(client, probe))
+    async def sender() -> None:
+        connection = Connection(parts.hostname or "127.0.0.1", parts.port or 80)
+        try:
+            for probe in queue:
+                if time.perf_counter() > deadline:
+                    return
+                outcomes.append(await send(connection, probe, timeout))
+        finally:
+            connection.close()
 
-    async with httpx.AsyncClient(
-        base_url=base_url, trust_env=False, limits=limits, timeout=timeout
-    ) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    await asyncio.gather(*(sender() for _ in range(concurrency)))
     return outcomes, time.perf_counter() - started
 
 
@@ -410,7 +427,12 @@ class Report:
     outcomes: list[Outcome]
     seconds: float
     planned: int
-    in_process: dict[str, float] = field(default_factory=dict)
+    scan: dict[str, float] = field(default_factory=dict)  # every setup, before the load
+    best: str | None = None  # the scan's best setup, measured again right beside the load:
+    beside: tuple[float, float] = (0.0, 0.0)  # its photos/s right before and right after
+
+    def best_rate(self) -> float:
+        return sum(self.beside) / 2
 
     def photos(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.probe.photo is not None]
@@ -422,7 +444,7 @@ class Report:
         return sum(o.ok for o in self.photos()) / self.seconds if self.seconds else 0.0
 
     def ratio(self) -> float | None:
-        best = max(self.in_process.values(), default=0.0)
+        best = self.best_rate()
         return self.photo_rate() / best if best else None
 
     def all_ok(self) -> bool:
@@ -471,12 +493,17 @@ def print_report(report: Report, *, concurrency: int, model: str) -> None:
 
 
 def print_in_process(report: Report) -> None:
-    if not report.in_process:
+    if not report.scan:
         print("in-process             not measured")
         return
-    print("in-process, decode + classify (mean of before and after the load):")
-    for name, value in report.in_process.items():
+    print("in-process, decode + classify (scan before the load, to pick the best setup):")
+    for name, value in report.scan.items():
         print(f"  {name:<32} {value:6.1f} photos/s")
+    before, after = report.beside
+    print(
+        f"best in-process        {report.best}: {before:.1f} photos/s right before the load, "
+        f"{after:.1f} right after, mean {report.best_rate():.1f}"
+    )
     ratio = report.ratio()
     verdict = "meets" if ratio is not None and ratio >= 0.8 else "below"
     print(
@@ -521,8 +548,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--in-process-seconds",
         type=float,
         default=10.0,
-        help="seconds per in-process configuration (batch size x callers), split before and "
-        "after the load (0: skip)",
+        help="seconds of the best in-process setup, split right before and right after the "
+        "load (0: skip every in-process measurement)",
+    )
+    parser.add_argument(
+        "--scan-seconds",
+        type=float,
+        default=2.0,
+        help="seconds per in-process setup (batch size x callers) in the scan that picks the best",
     )
     parser.add_argument("--batch-sizes", default="1,2,4", help="in-process batch sizes")
     parser.add_argument(
@@ -565,7 +598,12 @@ def run(
     check_same_model(base_url, classifier)
     invalid = invalid_probes(photos[0].data, max_image_mb)
     probes = plan(photos, invalid, args.requests, args.invalid_share, args.seed)
-    before = in_process(args, classifier, photos)
+    images = [p.data for p in photos]
+    scan = scan_in_process(args, classifier, images)
+    best = max(scan, key=scan.__getitem__) if scan else None
+    # The machine's speed drifts, so the best setup is timed again right before and right
+    # after the load and the ratio uses those two; the scan only picks the setup.
+    before = beside_load(args, classifier, images, best)
     outcomes, seconds = asyncio.run(
         run_load(
             base_url,
@@ -575,30 +613,33 @@ def run(
             timeout=args.timeout,
         )
     )
-    after = in_process(args, classifier, photos)
+    after = beside_load(args, classifier, images, best)
     report = Report(outcomes, seconds, len(probes))
-    report.in_process = {name: (before[name] + after[name]) / 2 for name in before}
+    report.scan = {setup.name: rate for setup, rate in scan.items()}
+    report.best, report.beside = best.name if best else None, (before, after)
     print_report(report, concurrency=args.concurrency, model=classifier.name)
     ratio = report.ratio()
     ratio_ok = args.min_ratio is None or (ratio is not None and ratio >= args.min_ratio)
     return 0 if report.all_ok() and ratio_ok else 1
 
 
-def in_process(
-    args: argparse.Namespace, classifier: Classifier, photos: list[Photo]
-) -> dict[str, float]:
-    """In-process throughput per configuration ({} when skipped). Run before and after the
-    load and averaged, so a busy spell on the machine weighs on both sides alike."""
+def beside_load(
+    args: argparse.Namespace, classifier: Classifier, images: list[bytes], best: Setup | None
+) -> float:
+    if best is None:
+        return 0.0
+    return measure_in_process(classifier, images, best, args.in_process_seconds / 2)
+
+
+def scan_in_process(
+    args: argparse.Namespace, classifier: Classifier, images: list[bytes]
+) -> dict[Setup, float]:
+    """Photos/s of every in-process setup ({} when skipped)."""
     if args.in_process_seconds <= 0:
         return {}
     sizes = [int(s) for s in args.batch_sizes.split(",")]
-    return measure_in_process(
-        classifier,
-        [p.data for p in photos],
-        seconds=args.in_process_seconds / 2,
-        batch_sizes=sizes,
-        callers=cores_available(),
-    )
+    setups = in_process_setups(sizes, cores_available())
+    return {s: measure_in_process(classifier, images, s, args.scan_seconds) for s in setups}
 
 
 if __name__ == "__main__":

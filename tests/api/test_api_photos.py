@@ -8,7 +8,7 @@ import httpx
 import pytest
 from starlette.requests import Request
 
-from api.photos import _replay, photo_from_request
+from api.photos import photo_from_request
 from dishlens.settings import Settings
 from intake.errors import ImageTooLargeError
 
@@ -24,7 +24,16 @@ def request_with(content: bytes, content_type: str) -> Request:
         ],
         "query_string": b"",
     }
-    return Request(scope, _replay(content))
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": content, "more_body": False}
+
+    return Request(scope, receive)
 
 
 def never_fetch(*args, **kwargs):

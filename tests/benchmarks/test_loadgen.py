@@ -6,10 +6,10 @@ import json
 import socket
 from pathlib import Path
 
-import httpx
 import pytest
 
 from benchmarks import loadgen
+from benchmarks.http11 import Answer
 
 # ---------------------------------------------------------------------------------------------
 # TARGETS
@@ -68,8 +68,8 @@ def photo() -> loadgen.Probe:
     return loadgen.photo_probe(loadgen.Photo("apple_pie/1", "apple_pie", b"jpeg", "apple_pie"))
 
 
-def answer(status: int, body: object, content_type: str = "application/json") -> httpx.Response:
-    return httpx.Response(status, content=json.dumps(body), headers={"content-type": content_type})
+def answer(status: int, body: object, content_type: str = "application/json") -> Answer:
+    return Answer(status, {"content-type": content_type}, json.dumps(body).encode())
 
 
 def classification(label: str) -> dict:
@@ -92,7 +92,7 @@ def test_right_label_is_a_success() -> None:
         answer(503, {"status": 503}),
         answer(200, {"status": "confident", "top": []}),
         answer(200, {**classification("apple_pie"), "status": "maybe"}),
-        httpx.Response(200, content=b"not json"),
+        Answer(200, {"content-type": "application/json"}, b"not json"),
     ],
     ids=["wrong-label", "503", "empty-top", "bad-status", "not-json"],
 )
@@ -102,7 +102,7 @@ def test_failed_photo_answers_are_never_successes(response) -> None:
 
 
 def test_invalid_input_needs_its_exact_status_as_problem_json() -> None:
-    probe = loadgen.Probe("svg", 415, {})
+    probe = loadgen.Probe("svg", 415, b"<svg/>", "image/svg+xml")
     problem = {"type": "urn:x", "title": "T", "status": 415, "detail": "D"}
 
     assert loadgen.check_answer(probe, answer(415, problem, "application/problem+json"))[0] is None
@@ -142,6 +142,8 @@ def test_fifty_requests_against_a_spawned_server(
             str(food_mnist),
             "--in-process-seconds",
             "0.5",
+            "--scan-seconds",
+            "0.3",
             "--batch-sizes",
             "1,2",
             "--duration",

@@ -212,12 +212,12 @@ def test_classify_form_with_text_photo_field_is_422(client: TestClient) -> None:
     assert_problem(response, 422, "invalid-request")
 
 
-def test_classify_multipart_without_boundary_is_400(client: TestClient) -> None:
+def test_classify_multipart_without_boundary_is_422(client: TestClient) -> None:
     response = client.post(
         "/v1/classify", content=b"--x\r\n", headers={"content-type": "multipart/form-data"}
     )
-    assert response.status_code == 400
-    assert response.headers["content-type"] == PROBLEM
+    body = assert_problem(response, 422, "invalid-request")
+    assert "boundary" in body["detail"]
 
 
 @pytest.mark.parametrize(
