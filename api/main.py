@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from api.problems import install_problem_handlers
 from api.routes import classify, health, meta
-from api.runner import BATCH_WAIT, MAX_BATCH, runner_for
+from api.runner import MAX_BATCH, runner_for
 from classifier import Classifier, load_classifier
 from dishlens.settings import Settings, load_settings
 
@@ -30,21 +30,17 @@ def create_app(
     *,
     loader: Callable[[], Classifier] | None = None,
     max_batch: int = MAX_BATCH,
-    batch_wait: float = BATCH_WAIT,
 ) -> FastAPI:
     """Build the app. At startup it reads ``settings`` (default: the environment) and runs
     ``loader`` (default: ``load_classifier`` with those settings) in the background.
-    ``max_batch`` bounds the micro-batches (1 turns batching off) and ``batch_wait`` is the
-    longest a batch waits to fill (0: never); both for benchmarks."""
+    ``max_batch`` bounds the micro-batches (1 turns batching off; for benchmarks)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or load_settings()
         logging.basicConfig(level=resolved.log_level.upper(), format=LOG_FORMAT)
         # Worker processes load the model themselves, so only the settings' model can use them.
-        runner = runner_for(
-            resolved, max_batch=max_batch, batch_wait=batch_wait, processes=loader is None
-        )
+        runner = runner_for(resolved, max_batch=max_batch, processes=loader is None)
         app.state.settings, app.state.runner = resolved, runner
         load = loader or partial(load_classifier, resolved.model_uri, settings=resolved)
         loading = asyncio.create_task(runner.load(load, resolved.model_uri))

@@ -3,13 +3,10 @@
 The model runs on private threads: one per core, each forward pass single-threaded
 (``TORCH_THREADS`` per thread if set; PyTorch's thread count is per calling thread, so this
 touches no other thread). A model thread takes the next waiting request together with any
-others already waiting (up to :data:`MAX_BATCH`) and decodes and classifies them in one
-``predict_batch`` call. When more requests were recently in flight at once than the other model
-threads are running, it waits up to :data:`BATCH_WAIT` for them to fill its batch: busy clients
-send again within milliseconds of an answer, and the bfloat16 network costs 20 ms of a core a
-photo alone against 11 in fours. A lone client, or two against two model threads, never waits.
-With ``API_WORKER_PROCESSES`` (the default) each model thread hands its batch to a worker
-process of its own instead (:mod:`api.workers`).
+others already waiting (up to :data:`MAX_BATCH`, never waiting for more) and decodes and
+classifies them in one ``predict_batch`` call; when requests arrive one at a time, every batch
+is a single photo and nothing waits. With ``API_WORKER_PROCESSES`` (the default) each model
+thread hands its batch to a worker process of its own instead (:mod:`api.workers`).
 
 Both choices were measured on 2 cores through HTTP (``benchmarks/bench_api.py``): one
 single-threaded forward per core beats one forward spread over both cores by about 2x, and
@@ -17,9 +14,7 @@ grouping what is already waiting into batches of up to 4 adds about a quarter on
 on 2026-11-30, with worker processes (medians of 3 rounds): 56 against 33 photos/s at batch
 1, 69 with batches of up to 4 and 78 with up to 2 (rounds spread 56–81, so the default stays).
 With the bfloat16 network, batching pays more: 71 photos/s at batch 1, 113 with up to 2, 103
-with up to 4 and 100 with up to 8 (rounds 82–134 for 4, so the default stays). Taking only what
-was waiting left the batches at 2.4 photos on average under ``benchmarks/loadgen.py``'s 8
-clients; waiting to fill them made 3.9 (medians of 3 rounds: 100 against 117 photos/s).
+with up to 4 and 100 with up to 8 (rounds 82–134 for 4, so the default stays).
 
 Requests beyond ``workers + queue_size`` in flight are refused with :class:`ServiceBusyError`
 (503 with ``Retry-After``) instead of growing an unbounded backlog.
@@ -49,10 +44,6 @@ from dishlens.errors import DishLensError
 from dishlens.settings import Settings
 
 MAX_BATCH = 4
-# Longest a model thread waits for its batch to fill, and the window over which the number of
-# requests in flight is remembered (see ModelRunner._batch_target).
-BATCH_WAIT = 0.010
-PEAK_WINDOW = 1.0
 logger = logging.getLogger(__name__)
 
 
@@ -64,11 +55,7 @@ def cores_available() -> int:
 
 
 def runner_for(
-    settings: Settings,
-    *,
-    max_batch: int = MAX_BATCH,
-    batch_wait: float = BATCH_WAIT,
-    processes: bool = True,
+    settings: Settings, *, max_batch: int = MAX_BATCH, processes: bool = True
 ) -> ModelRunner:
     """One single-threaded model thread per core (or ``TORCH_THREADS`` threads per thread),
     each with a worker process when ``processes`` and the ``API_WORKER_PROCESSES`` setting
@@ -79,7 +66,6 @@ def runner_for(
         torch_threads=threads,
         queue_size=settings.api_queue_size,
         max_batch=max_batch,
-        batch_wait=batch_wait,
         worker_processes=processes and settings.api_worker_processes,
     )
 
@@ -105,18 +91,12 @@ class ModelRunner:
         torch_threads: int = 1,
         queue_size: int = 16,
         max_batch: int = MAX_BATCH,
-        batch_wait: float = 0.0,
         worker_processes: bool = False,
     ) -> None:
         self.workers = workers
         self.max_batch = max_batch
-        self.batch_wait = batch_wait
         self.capacity = workers + queue_size
         self.in_flight = 0
-        self._peaks = (0, 0)  # most requests in flight in the previous and the current window
-        self._window_started = time.monotonic()
-        self._running = 0  # requests in batches that model threads are running now
-        self._running_lock = threading.Lock()
         self.worker_processes = worker_processes
         self._torch_threads = torch_threads
         self._pool: WorkerPool | None = None
@@ -195,29 +175,10 @@ class ModelRunner:
         if self.in_flight >= self.capacity:
             raise ServiceBusyError(self.capacity)
         self.in_flight += 1
-        self._note_in_flight()
         try:
             yield
         finally:
             self.in_flight -= 1
-
-    def _note_in_flight(self) -> None:
-        now = time.monotonic()
-        age = now - self._window_started
-        if age > PEAK_WINDOW:
-            previous = self._peaks[1] if age <= 2 * PEAK_WINDOW else 0
-            self._peaks, self._window_started = (previous, 0), now
-        self._peaks = (self._peaks[0], max(self._peaks[1], self.in_flight))
-
-    def recent_peak(self) -> int:
-        """The most requests in flight at once over the last one to two ``PEAK_WINDOW``s."""
-        age = time.monotonic() - self._window_started
-        previous, current = self._peaks
-        if age > 2 * PEAK_WINDOW:
-            return self.in_flight
-        if age > PEAK_WINDOW:
-            return max(current, self.in_flight)
-        return max(previous, current)
 
     async def predict(self, image: Image.Image, *, top_k: int) -> Prediction:
         """Classify ``image`` on a model thread without blocking the event loop."""
@@ -248,41 +209,24 @@ class ModelRunner:
     def _work(self, torch_threads: int) -> None:
         torch.set_num_threads(torch_threads)
         while (batch := self._next_batch()) is not None:
-            if batch:  # empty when every request in it was cancelled
-                self._run(batch)
+            self._run(batch)
 
     def _next_batch(self) -> list[_Job] | None:
-        """The next job plus others (up to ``max_batch``); None: shut down.
-
-        Takes what is already waiting, and waits up to ``batch_wait`` for more when the
-        requests recently in flight could fill the batch (see :meth:`_batch_target`).
-        """
+        """The next job plus those already waiting (up to ``max_batch``); None: shut down."""
         first = self._jobs.get()
         if first is None:
             return None
         batch = [first]
-        target, deadline = self._batch_target(), time.monotonic() + self.batch_wait
         while len(batch) < self.max_batch:
-            wait = deadline - time.monotonic() if len(batch) < target else 0.0
             try:
-                job = self._jobs.get(timeout=wait) if wait > 0 else self._jobs.get_nowait()
+                job = self._jobs.get_nowait()
             except queue.Empty:
                 break
             if job is None:
                 self._jobs.put(None)
                 break
             batch.append(job)
-        batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
-        with self._running_lock:
-            self._running += len(batch)
-        return batch
-
-    def _batch_target(self) -> int:
-        """How many requests a new batch is worth waiting for: those recently in flight at
-        once (clients that send again as soon as they are answered come back within a few
-        milliseconds) less those in batches already running, at most ``max_batch``. One
-        client, or two against two model threads, never waits."""
-        return min(self.max_batch, self.recent_peak() - self._running)
+        return [job for job in batch if job.future.set_running_or_notify_cancel()]
 
     def _run(self, batch: list[_Job]) -> None:
         loads, top_k = [job.load for job in batch], max(job.top_k for job in batch)
@@ -293,9 +237,6 @@ class ModelRunner:
                 outcomes = run_batch(self.classifier, loads, top_k)
         except Exception as error:
             outcomes = [error] * len(batch)
-        finally:
-            with self._running_lock:
-                self._running -= len(batch)
         for job, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 job.future.set_exception(outcome)

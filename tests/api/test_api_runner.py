@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
-import time
 
 import pytest
 import torch
@@ -113,72 +111,6 @@ def test_waiting_requests_are_batched_and_answered_as_if_alone(classifier: Class
     assert [[d.label for d in a.top] for a in answers] == [
         [d.label for d in e.top] for e in expected
     ]
-
-
-def predict_one_then_rest(runner: ModelRunner, images: list[Image.Image], pause: float):
-    """Send the first photo, then the rest together ``pause`` seconds later; the answers."""
-
-    async def send():
-        first = asyncio.create_task(runner.predict(images[0], top_k=1))
-        await asyncio.sleep(pause)
-        rest = await asyncio.gather(*(runner.predict(image, top_k=1) for image in images[1:]))
-        return [await first, *rest]
-
-    return asyncio.run(send())
-
-
-def test_a_batch_waits_to_fill_when_enough_requests_are_in_flight(
-    classifier: Classifier,
-) -> None:
-    recording = RecordingClassifier(classifier)
-    recording.gate.set()
-    runner = ModelRunner(workers=1, max_batch=4, batch_wait=10.0)
-    runner.use(recording)
-    with contextlib.ExitStack() as held:
-        for _ in range(4):  # four requests in flight at once, as four busy clients make
-            held.enter_context(runner.slot())
-        answers = predict_one_then_rest(runner, photos(4), pause=0.3)
-    runner.close()
-
-    assert recording.sizes == [4]
-    assert len(answers) == 4
-
-
-def test_a_lone_client_never_waits_for_a_batch(classifier: Classifier) -> None:
-    recording = RecordingClassifier(classifier)
-    recording.gate.set()
-    runner = ModelRunner(workers=1, max_batch=4, batch_wait=10.0)
-    runner.use(recording)
-    with runner.slot():
-        started = time.monotonic()
-        asyncio.run(runner.predict(photos(1)[0], top_k=1))
-        seconds = time.monotonic() - started
-    runner.close()
-
-    assert recording.sizes == [1]
-    assert seconds < 5.0  # far below the 10 s it would wait for company
-
-
-def test_batch_target_counts_requests_not_already_running(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    runner = ModelRunner(workers=1, max_batch=4, queue_size=16, batch_wait=0.01)
-    with contextlib.ExitStack() as held:
-        for _ in range(8):
-            held.enter_context(runner.slot())
-    assert runner.recent_peak() == 8
-    assert runner._batch_target() == 4
-    runner._running = 4  # another model thread is running a batch of four
-    assert runner._batch_target() == 4
-    runner._running = 7
-    assert runner._batch_target() == 1
-
-    monkeypatch.setattr("api.runner.PEAK_WINDOW", 0.01)
-    time.sleep(0.05)  # the burst is long past and nothing is in flight
-    runner._running = 0
-    assert runner.recent_peak() == 0
-    assert runner._batch_target() <= 0
-    runner.close()
 
 
 def test_a_bad_photo_fails_only_its_own_request(classifier: Classifier) -> None:
