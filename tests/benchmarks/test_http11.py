@@ -54,6 +54,17 @@ def run(handler: Handler, client: Callable[[Connection], Awaitable[object]]) -> 
     return asyncio.run(serve(handler, client))
 
 
+def post_times(count: int, body: bytes = b"x") -> Callable[[Connection], Awaitable[object]]:
+    """A client that posts ``body`` ``count`` times; it returns the answers and how many
+    connections it opened."""
+
+    async def client(connection: Connection) -> object:
+        answers = [await connection.post("/", body, "a/b") for _ in range(count)]
+        return answers, connection.opened
+
+    return client
+
+
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> bool:
     body = await read_request(reader)
     writer.write(ok(body[::-1]))
@@ -95,11 +106,7 @@ def test_an_answer_that_ends_with_the_connection_is_read_to_the_end() -> None:
         writer.write(b"HTTP/1.0 200 OK\r\n\r\nall of it")
         return False
 
-    async def client(connection: Connection) -> object:
-        answers = [await connection.post("/", b"", "a/b") for _ in range(2)]
-        return answers, connection.opened
-
-    answers, opened = run(until_close, client)
+    answers, opened = run(until_close, post_times(2))
 
     assert [a.content for a in answers] == [b"all of it"] * 2
     assert opened == 2
@@ -115,11 +122,7 @@ def test_a_kept_alive_connection_the_server_closed_is_retried_once_on_a_new_one(
         await writer.drain()
         return True
 
-    async def client(connection: Connection) -> object:
-        answers = [await connection.post("/", b"x", "a/b") for _ in range(3)]
-        return answers, connection.opened
-
-    answers, opened = run(one_per_connection, client)
+    answers, opened = run(one_per_connection, post_times(3))
 
     # Requests 2 and 3 each found their kept-alive connection closed and went on a new one.
     assert [a.content for a in answers] == [b"fine"] * 3
@@ -142,11 +145,7 @@ def test_an_early_answer_to_a_large_body_counts_and_the_connection_is_renewed() 
         await writer.drain()
         return False
 
-    async def client(connection: Connection) -> object:
-        answers = [await connection.post("/", b"\0" * (8 << 20), "a/b") for _ in range(2)]
-        return answers, connection.opened
-
-    answers, opened = run(refuse_early, client)
+    answers, opened = run(refuse_early, post_times(2, b"\0" * (8 << 20)))
 
     assert [(a.status_code, a.content) for a in answers] == [(413, b"too large")] * 2
     assert opened == 2
