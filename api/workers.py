@@ -23,6 +23,7 @@ import contextlib
 import logging
 import multiprocessing
 import queue
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -88,6 +89,7 @@ class Worker:
         self.torch_threads = torch_threads
         self._process: BaseProcess | None = None
         self._connection: Connection | None = None
+        self._closed = False
 
     @property
     def pid(self) -> int | None:
@@ -125,6 +127,8 @@ class Worker:
             ModelNotReadyError: a new process could not load the model.
             Exception: what the batch as a whole failed with in the process.
         """
+        if self._closed:
+            raise ModelNotReadyError("DishLens is shutting down; try again in a few seconds.")
         if self._connection is None:
             self.start()
         assert self._connection is not None
@@ -139,11 +143,17 @@ class Worker:
         return answer
 
     def close(self) -> None:
-        """Stop the process after the batch it is running, and wait until it has."""
+        """Stop the process after the batch it is running, and wait until it has. Not while
+        another thread is in :meth:`run`: they would share the pipe."""
+        self._closed = True
         if self._connection is not None:
             with contextlib.suppress(OSError):
                 self._connection.send(None)
         self._stop(wait=30.0)
+
+    def kill(self) -> None:
+        self._closed = True
+        self._stop(wait=0.0)  # a run() in progress gets ModelWorkerLostError
 
     def _stop(self, wait: float) -> None:
         if self._connection is not None:
@@ -195,7 +205,19 @@ class WorkerPool:
         finally:
             self._idle.put(worker)
 
-    def close(self) -> None:
-        """Stop the workers (after the batch each is running) and wait until they have."""
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the workers, each once the batch it is running has come back, and wait until
+        they have; one still busy after ``timeout`` seconds is killed. Later calls to
+        :meth:`run` raise ``ModelNotReadyError``."""
+        deadline = time.monotonic() + timeout
+        closed = []
+        for _ in self._workers:
+            try:
+                closed.append(self._idle.get(timeout=max(deadline - time.monotonic(), 0.0)))
+            except queue.Empty:
+                break
+            closed[-1].close()
         for worker in self._workers:
-            worker.close()
+            worker.kill()  # does nothing to those closed above
+        for worker in closed:
+            self._idle.put(worker)  # so that a late run() finds one and is told

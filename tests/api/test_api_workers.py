@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -152,3 +153,20 @@ def test_a_worker_that_cannot_load_the_model_is_not_ready(tmp_path: Path) -> Non
             pool.start()
     finally:
         pool.close()
+
+
+def test_closing_lets_the_running_batch_finish_then_refuses(jpeg_bytes: bytes) -> None:
+    pool = WorkerPool(None, processes=1)
+    pool.start()
+    load = partial(decode_upload, jpeg_bytes, "photo.jpg", Settings())
+    with ThreadPoolExecutor(1) as caller:
+        running = caller.submit(pool.run, [load] * 4, 3)
+        while pool._idle.qsize():  # until the batch is in the worker
+            time.sleep(0.001)
+        pool.close()
+        answers = running.result(timeout=60)
+
+    assert [len(answer.top) for answer in answers] == [3] * 4
+    assert pool.pids == []
+    with pytest.raises(ModelNotReadyError, match="shutting down"):
+        pool.run([load], 3)
