@@ -127,10 +127,7 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[Answer, bool]:
         asyncio.IncompleteReadError: the connection closed part-way.
         ProtocolError: the status line, a header or the framing is malformed.
     """
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.LimitOverrunError as error:
-        raise ProtocolError(f"answer head longer than {HEAD_LIMIT} bytes") from error
+    head = await read_until(reader, b"\r\n\r\n")
     status_line, *lines = head[:-4].decode("latin-1").split("\r\n")
     version, _, rest = status_line.partition(" ")
     status = rest[:3]
@@ -155,16 +152,23 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[Answer, bool]:
     return Answer(int(status), headers, content), keep_alive
 
 
+async def read_until(reader: asyncio.StreamReader, separator: bytes) -> bytes:
+    try:
+        return await reader.readuntil(separator)
+    except asyncio.LimitOverrunError as error:
+        raise ProtocolError(f"a line of the answer is longer than {HEAD_LIMIT} bytes") from error
+
+
 async def read_chunked(reader: asyncio.StreamReader) -> bytes:
     chunks = []
     while True:
-        size_line = (await reader.readuntil(b"\r\n"))[:-2].split(b";")[0].strip()
+        size_line = (await read_until(reader, b"\r\n"))[:-2].split(b";")[0].strip()
         try:
             size = int(size_line, 16)
         except ValueError:
             raise ProtocolError(f"bad chunk size: {size_line[:20]!r}") from None
         if size == 0:
-            while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers, if any
+            while await read_until(reader, b"\r\n") != b"\r\n":  # trailers, if any
                 pass
             return b"".join(chunks)
         chunks.append(await reader.readexactly(size))

@@ -160,8 +160,17 @@ def test_an_early_answer_to_a_large_body_counts_and_the_connection_is_renewed() 
         b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
         b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
         b"HTTP/1.1 200 OK\r\nx: " + b"y" * 70_000 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + b"1" * 70_000 + b"\r\n",
     ],
-    ids=["not-http", "bad-status", "bad-header", "bad-length", "bad-chunk", "huge-head"],
+    ids=[
+        "not-http",
+        "bad-status",
+        "bad-header",
+        "bad-length",
+        "bad-chunk",
+        "long-head",
+        "long-size",
+    ],
 )
 def test_malformed_answers_are_protocol_errors(answer: bytes) -> None:
     async def malformed(reader: asyncio.StreamReader, writer, n: int) -> bool:
