@@ -250,7 +250,7 @@ class Probe:
     kind: str
     expected_status: int
     body: bytes = field(repr=False)  # up to MAX_IMAGE_MB: never worth printing
-    content_type: str = ""
+    content_type: str
     query: str = ""
     photo: Photo | None = None
 
