@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.runner import ModelRunner
-from classifier import Classifier
+from classifier import Classifier, ModelInfo
 from dishlens.settings import Settings
 
 
@@ -23,11 +23,13 @@ async def get_runner(request: Request) -> ModelRunner:
     return request.app.state.runner
 
 
-async def get_classifier(runner: Annotated[ModelRunner, Depends(get_runner)]) -> Classifier:
-    """The loaded model; 503 (``ModelNotReadyError``) until it is."""
+async def get_classifier(
+    runner: Annotated[ModelRunner, Depends(get_runner)],
+) -> Classifier | ModelInfo:
+    """The loaded model (or its card and labels); 503 (``ModelNotReadyError``) until then."""
     return runner.classifier
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RunnerDep = Annotated[ModelRunner, Depends(get_runner)]
-ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
+ClassifierDep = Annotated[Classifier | ModelInfo, Depends(get_classifier)]

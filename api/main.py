@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from api.problems import install_problem_handlers
 from api.routes import classify, health, meta
 from api.runner import MAX_BATCH, runner_for
-from classifier import Classifier, load_classifier
+from classifier import Classifier, load_classifier, load_model_info
 from dishlens.settings import Settings, load_settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -32,7 +32,9 @@ def create_app(
     max_batch: int = MAX_BATCH,
 ) -> FastAPI:
     """Build the app. At startup it reads ``settings`` (default: the environment) and runs
-    ``loader`` (default: ``load_classifier`` with those settings) in the background.
+    ``loader`` in the background (default: ``load_classifier`` with those settings, or with
+    worker processes ``load_model_info``: the workers load the network, this process only
+    serves its card and labels).
     ``max_batch`` bounds the micro-batches (1 turns batching off; for benchmarks)."""
 
     @asynccontextmanager
@@ -42,7 +44,11 @@ def create_app(
         # Worker processes load the model themselves, so only the settings' model can use them.
         runner = runner_for(resolved, max_batch=max_batch, processes=loader is None)
         app.state.settings, app.state.runner = resolved, runner
-        load = loader or partial(load_classifier, resolved.model_uri, settings=resolved)
+        load = loader or partial(
+            load_model_info if runner.worker_processes else load_classifier,
+            resolved.model_uri,
+            settings=resolved,
+        )
         loading = asyncio.create_task(runner.load(load, resolved.model_uri))
         yield
         loading.cancel()

@@ -42,7 +42,7 @@ from PIL import Image
 
 from api.errors import ModelNotReadyError, ServiceBusyError
 from api.workers import PhotoLoader, WorkerPool, run_batch
-from classifier import Classifier, Prediction
+from classifier import Classifier, ModelInfo, Prediction
 from dishlens.errors import DishLensError
 from dishlens.settings import Settings
 
@@ -85,7 +85,8 @@ def _given(image: Image.Image) -> Image.Image:
 
 
 class ModelRunner:
-    """Owns the loaded :class:`Classifier` and the threads that run it."""
+    """Owns the loaded model and the threads that run it: a :class:`Classifier`, or with worker
+    processes only its :class:`ModelInfo` (the workers load the network)."""
 
     def __init__(
         self,
@@ -103,7 +104,7 @@ class ModelRunner:
         self.worker_processes = worker_processes
         self._torch_threads = torch_threads
         self._pool: WorkerPool | None = None
-        self._classifier: Classifier | None = None
+        self._classifier: Classifier | ModelInfo | None = None
         self._load_error: str | None = None
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         for number in range(workers):
@@ -123,7 +124,7 @@ class ModelRunner:
         return self._classifier is not None
 
     @property
-    def classifier(self) -> Classifier:
+    def classifier(self) -> Classifier | ModelInfo:
         """The loaded model.
 
         Raises:
@@ -135,11 +136,13 @@ class ModelRunner:
             raise ModelNotReadyError(f"The model could not be loaded: {self._load_error}")
         raise ModelNotReadyError()
 
-    def use(self, classifier: Classifier) -> None:
+    def use(self, classifier: Classifier | ModelInfo) -> None:
         """Serve ``classifier`` (already loaded) from now on."""
         self._classifier, self._load_error = classifier, None
 
-    async def load(self, loader: Callable[[], Classifier], uri: str | None = None) -> None:
+    async def load(
+        self, loader: Callable[[], Classifier | ModelInfo], uri: str | None = None
+    ) -> None:
         """Run ``loader`` on a worker thread, then (with worker processes) start the processes
         on the model at ``uri``; a failure is kept and reported by /readyz."""
         started = time.perf_counter()
@@ -237,7 +240,8 @@ class ModelRunner:
             if self._pool is not None:
                 outcomes = self._pool.run(loads, top_k)
             else:
-                outcomes = run_batch(self.classifier, loads, top_k)
+                # Without worker processes the loader gave the network itself.
+                outcomes = run_batch(self.classifier, loads, top_k)  # type: ignore[arg-type]
         except Exception as error:
             outcomes = [error] * len(batch)
         for job, outcome in zip(batch, outcomes, strict=True):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from classifier import Classifier, Prediction
+from classifier import Classifier, ModelInfo, Prediction
 
 MAX_URL_LENGTH = 2048
 
@@ -50,7 +50,7 @@ class ClassificationPublic(BaseModel):
 
     @classmethod
     def from_prediction(
-        cls, prediction: Prediction, classifier: Classifier, *, server_ms: float
+        cls, prediction: Prediction, classifier: Classifier | ModelInfo, *, server_ms: float
     ) -> ClassificationPublic:
         return cls(
             status=prediction.status,

@@ -8,7 +8,14 @@ from classifier.errors import (
     ModelDownloadError,
     ModelNotFoundError,
 )
-from classifier.predictor import Classifier, DishScore, Prediction, load_classifier
+from classifier.predictor import (
+    Classifier,
+    DishScore,
+    ModelInfo,
+    Prediction,
+    load_classifier,
+    load_model_info,
+)
 
 __all__ = [
     "ChecksumMismatchError",
@@ -18,7 +25,9 @@ __all__ = [
     "LabelMismatchError",
     "ModelArtifactError",
     "ModelDownloadError",
+    "ModelInfo",
     "ModelNotFoundError",
     "Prediction",
     "load_classifier",
+    "load_model_info",
 ]

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from classifier.errors import (
@@ -101,10 +101,10 @@ def read_json(path: Path) -> Any:
         raise ModelArtifactError(f"The model file {path} is not valid JSON.", str(path)) from error
 
 
-def load_artifact(
-    model_dir: Path,
-) -> tuple[FoodNet, MahalanobisScorer, dict[str, str], dict[str, Any]]:
-    """Verify and load a model directory.
+def verify_artifact(model_dir: Path) -> tuple[dict[str, Any], dict[str, str], Path]:
+    """The card, labels and weights path of a model directory, after every check that needs no
+    network built: files present, weights matching the card's checksum, and as many labels as
+    the dish head has outputs.
 
     Raises:
         ModelNotFoundError: the directory or one of its files is missing.
@@ -126,18 +126,36 @@ def load_artifact(
             str(weights),
         )
     try:
-        tensors = load_file(str(weights))
+        with safe_open(str(weights), "pt") as tensors:
+            has_head = "head.weight" in tensors.keys()  # noqa: SIM118 (safe_open has no __contains__)
+            n_outputs = tensors.get_slice("head.weight").get_shape()[0] if has_head else -1
     except (SafetensorError, OSError, ValueError) as error:
-        raise ModelArtifactError(
-            f"The weights file {weights} cannot be read.", str(weights)
-        ) from error
-    n_outputs = tensors["head.weight"].shape[0] if "head.weight" in tensors else -1
+        raise _unreadable(weights) from error
     if not isinstance(labels, dict) or len(labels) != n_outputs:
         raise LabelMismatchError(
             f"{model_dir / LABELS_FILE} lists {len(labels)} dishes but the weights have "
             f"{n_outputs} outputs.",
             str(model_dir / LABELS_FILE),
         )
+    return card, labels, weights
+
+
+def load_artifact(
+    model_dir: Path,
+) -> tuple[FoodNet, MahalanobisScorer, dict[str, str], dict[str, Any]]:
+    """Verify (:func:`verify_artifact`) and load a model directory.
+
+    Raises:
+        ModelNotFoundError, ChecksumMismatchError, LabelMismatchError: as ``verify_artifact``.
+        ModelArtifactError: a file is corrupt or truncated, or the weights do not fit the
+            card's architecture.
+    """
+    card, labels, weights = verify_artifact(model_dir)
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise _unreadable(weights) from error
+    n_outputs = len(labels)
     model = build_model(
         card["architecture"], n_outputs, pretrained=False, image_size=card.get("input_size")
     )
@@ -154,6 +172,10 @@ def load_artifact(
             f"The weights file {weights} does not fit a {card['architecture']} model.", str(weights)
         )
     return model, scorer, labels, card
+
+
+def _unreadable(weights: Path) -> ModelArtifactError:
+    return ModelArtifactError(f"The weights file {weights} cannot be read.", str(weights))
 
 
 def fetch_s3_model(uri: str, cache_dir: Path) -> Path:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from classifier.artifact import fetch_s3_model, load_artifact
+from classifier.artifact import fetch_s3_model, load_artifact, verify_artifact
 from classifier.food_gate import FoodGate
 from classifier.metrics import MahalanobisScorer
 from classifier.model import FoodNet, fuse_for_inference
@@ -59,6 +59,24 @@ class Prediction:
         return self.top[0]
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """What describes a model without running it: its card and its labels (label -> display
+    name, in output order). For a process that only serves the description, such as an API
+    whose model runs in worker processes."""
+
+    card: dict[str, Any]
+    labels: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return model_name(self.card)
+
+
+def model_name(card: dict[str, Any]) -> str:
+    return f"{card['name']}@{card['version']}"
+
+
 class Classifier:
     """A loaded model; ``predict`` is safe to call from several threads at once."""
 
@@ -96,7 +114,7 @@ class Classifier:
 
     @property
     def name(self) -> str:
-        return f"{self.card['name']}@{self.card['version']}"
+        return model_name(self.card)
 
     def predict(self, image: Image.Image, top_k: int = 3) -> Prediction:
         return self.predict_batch([image], top_k=top_k)[0]
@@ -227,3 +245,16 @@ def load_classifier(uri: str | None = None, *, settings: Settings | None = None)
         time.perf_counter() - started,
     )
     return classifier
+
+
+def load_model_info(uri: str | None = None, *, settings: Settings | None = None) -> ModelInfo:
+    """The card and labels of the model :func:`load_classifier` would load, fetched and checked
+    the same way (an ``s3://`` model is downloaded into the cache), with no network built.
+
+    Raises:
+        ModelArtifactError: the model is missing, corrupt, truncated or inconsistent.
+        ModelDownloadError: an S3 model could not be downloaded.
+    """
+    model_dir = resolve_model_dir(uri, settings or load_settings())
+    card, labels, _ = verify_artifact(model_dir)
+    return ModelInfo(card, labels)

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from api.errors import (
     ModelNotReadyError,
@@ -21,10 +22,11 @@ from api.errors import (
     RequestTooLargeError,
     ServiceBusyError,
 )
+from api.main import create_app
 from api.photos import decode_upload
 from api.runner import ModelRunner
 from api.workers import WorkerPool
-from classifier import Classifier, load_classifier
+from classifier import Classifier, ModelInfo, load_classifier
 from dishlens.errors import SettingsError
 from dishlens.settings import Settings
 from intake.errors import CorruptImageError, TooManyPixelsError, UnsupportedFormatError
@@ -170,3 +172,22 @@ def test_closing_lets_the_running_batch_finish_then_refuses(jpeg_bytes: bytes) -
     assert pool.pids == []
     with pytest.raises(ModelNotReadyError, match="shutting down"):
         pool.run([load], 3)
+
+
+def test_with_worker_processes_the_api_process_holds_only_the_card(
+    classifier: Classifier, jpeg_bytes: bytes
+) -> None:
+    app = create_app(Settings(api_worker_processes=True))
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 120
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the API did not get ready"
+            time.sleep(0.2)
+        served = app.state.runner.classifier
+        labels = client.get("/v1/labels").json()["labels"]
+        answer = client.post("/v1/classify", files={"photo": ("a.jpg", jpeg_bytes, "image/jpeg")})
+
+    assert isinstance(served, ModelInfo)  # the network lives in the workers only
+    assert [item["label"] for item in labels] == list(classifier.labels)
+    assert answer.status_code == 200
+    assert answer.json()["model_version"] == classifier.card["version"]

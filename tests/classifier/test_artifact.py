@@ -11,6 +11,7 @@ from classifier import (
     ModelArtifactError,
     ModelNotFoundError,
     load_classifier,
+    load_model_info,
 )
 from classifier.artifact import WEIGHTS_FILE, load_artifact, sha256_of
 from classifier.predictor import BUNDLED_MODELS, DEFAULT_MODEL_DIR, resolve_model_dir
@@ -46,24 +47,27 @@ def test_round_trip_keeps_labels_card_and_outputs(artifact_dir: Path) -> None:
     assert rounded.best.probability == pytest.approx(expected, abs=0.05)
 
 
-def test_checksum_mismatch_names_the_file(artifact_dir: Path) -> None:
+@pytest.mark.parametrize("load", [load_classifier, load_model_info], ids=["network", "info"])
+def test_checksum_mismatch_names_the_file(load, artifact_dir: Path) -> None:
     weights = artifact_dir / WEIGHTS_FILE
     data = bytearray(weights.read_bytes())
     data[-10] ^= 0xFF
     weights.write_bytes(bytes(data))
     with pytest.raises(ChecksumMismatchError, match=WEIGHTS_FILE) as caught:
-        load_classifier(str(artifact_dir))
+        load(str(artifact_dir))
     assert caught.value.path == str(weights)
 
 
-def test_truncated_weights_are_refused(artifact_dir: Path) -> None:
+@pytest.mark.parametrize("load", [load_classifier, load_model_info], ids=["network", "info"])
+def test_truncated_weights_are_refused(load, artifact_dir: Path) -> None:
     weights = artifact_dir / WEIGHTS_FILE
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(ChecksumMismatchError, match="corrupt, truncated"):
-        load_classifier(str(artifact_dir))
+        load(str(artifact_dir))
 
 
-def test_truncated_weights_with_matching_card_still_fail_clearly(artifact_dir: Path) -> None:
+@pytest.mark.parametrize("load", [load_classifier, load_model_info], ids=["network", "info"])
+def test_truncated_weights_with_matching_card_still_fail_clearly(load, artifact_dir: Path) -> None:
     weights = artifact_dir / WEIGHTS_FILE
     weights.write_bytes(weights.read_bytes()[:1000])
     card_path = artifact_dir / "card.json"
@@ -71,31 +75,49 @@ def test_truncated_weights_with_matching_card_still_fail_clearly(artifact_dir: P
     card["weights_sha256"] = sha256_of(weights)
     card_path.write_text(json.dumps(card))
     with pytest.raises(ModelArtifactError, match="cannot be read"):
-        load_classifier(str(artifact_dir))
+        load(str(artifact_dir))
 
 
-def test_label_count_mismatch(artifact_dir: Path) -> None:
+@pytest.mark.parametrize("load", [load_classifier, load_model_info], ids=["network", "info"])
+def test_label_count_mismatch(load, artifact_dir: Path) -> None:
     (artifact_dir / "labels.json").write_text(json.dumps({"apple_pie": "Apple pie"}))
     with pytest.raises(LabelMismatchError, match="1 dishes but the weights have 3 outputs"):
-        load_classifier(str(artifact_dir))
+        load(str(artifact_dir))
 
 
+@pytest.mark.parametrize("load", [load_classifier, load_model_info], ids=["network", "info"])
 @pytest.mark.parametrize("missing", ["card.json", "labels.json", WEIGHTS_FILE])
-def test_missing_file_is_named(artifact_dir: Path, missing: str) -> None:
+def test_missing_file_is_named(load, artifact_dir: Path, missing: str) -> None:
     (artifact_dir / missing).unlink()
     with pytest.raises(ModelNotFoundError, match=missing):
-        load_classifier(str(artifact_dir))
+        load(str(artifact_dir))
 
 
-def test_corrupt_card_is_named(artifact_dir: Path) -> None:
+@pytest.mark.parametrize("load", [load_classifier, load_model_info], ids=["network", "info"])
+def test_corrupt_card_is_named(load, artifact_dir: Path) -> None:
     (artifact_dir / "card.json").write_text("{not json")
     with pytest.raises(ModelArtifactError, match=r"card\.json is not valid JSON"):
-        load_classifier(str(artifact_dir))
+        load(str(artifact_dir))
 
 
-def test_missing_directory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("load", [load_classifier, load_model_info], ids=["network", "info"])
+def test_missing_directory(load, tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError, match="No model directory"):
-        load_classifier(str(tmp_path / "nowhere"))
+        load(str(tmp_path / "nowhere"))
+
+
+@pytest.mark.parametrize("uri", [None, "artifact"])
+def test_model_info_describes_the_model_the_classifier_loads(
+    artifact_dir: Path, uri: str | None
+) -> None:
+    target = str(artifact_dir) if uri else None
+    info, classifier = load_model_info(target), load_classifier(target)
+
+    assert (info.name, info.labels, info.card) == (
+        classifier.name,
+        classifier.labels,
+        classifier.card,
+    )
 
 
 def test_model_uri_setting_selects_the_model(artifact_dir: Path, monkeypatch) -> None:
