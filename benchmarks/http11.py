@@ -49,6 +49,7 @@ class Connection:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.opened = 0  # connections opened so far
+        self.retried = 0  # requests sent again after a kept-alive connection turned out closed
         host_in_url = f"[{host}]" if ":" in host else host
         self._authority = f"{host_in_url}:{port}"
         self._reader: asyncio.StreamReader | None = None
@@ -73,6 +74,7 @@ class Connection:
             self.close()
             if not (reused and _closed_before_answering(error)):
                 raise
+        self.retried += 1
         return await self._exchange(head + body)
 
     async def _exchange(self, request: bytes) -> Answer:

@@ -56,11 +56,11 @@ def run(handler: Handler, client: Callable[[Connection], Awaitable[object]]) -> 
 
 def post_times(count: int, body: bytes = b"x") -> Callable[[Connection], Awaitable[object]]:
     """A client that posts ``body`` ``count`` times; it returns the answers and how many
-    connections it opened."""
+    connections it opened and requests it sent again."""
 
     async def client(connection: Connection) -> object:
         answers = [await connection.post("/", body, "a/b") for _ in range(count)]
-        return answers, connection.opened
+        return answers, (connection.opened, connection.retried)
 
     return client
 
@@ -106,10 +106,10 @@ def test_an_answer_that_ends_with_the_connection_is_read_to_the_end() -> None:
         writer.write(b"HTTP/1.0 200 OK\r\n\r\nall of it")
         return False
 
-    answers, opened = run(until_close, post_times(2))
+    answers, (opened, retried) = run(until_close, post_times(2))
 
     assert [a.content for a in answers] == [b"all of it"] * 2
-    assert opened == 2
+    assert (opened, retried) == (2, 0)  # closed after the first answer, not found closed
 
 
 def test_a_kept_alive_connection_the_server_closed_is_retried_once_on_a_new_one() -> None:
@@ -122,11 +122,11 @@ def test_a_kept_alive_connection_the_server_closed_is_retried_once_on_a_new_one(
         await writer.drain()
         return True
 
-    answers, opened = run(one_per_connection, post_times(3))
+    answers, (opened, retried) = run(one_per_connection, post_times(3))
 
     # Requests 2 and 3 each found their kept-alive connection closed and went on a new one.
     assert [a.content for a in answers] == [b"fine"] * 3
-    assert opened == 3
+    assert (opened, retried) == (3, 2)
 
 
 def test_a_new_connection_closed_before_any_answer_is_an_error() -> None:
@@ -145,10 +145,10 @@ def test_an_early_answer_to_a_large_body_counts_and_the_connection_is_renewed() 
         await writer.drain()
         return False
 
-    answers, opened = run(refuse_early, post_times(2, b"\0" * (8 << 20)))
+    answers, (opened, retried) = run(refuse_early, post_times(2, b"\0" * (8 << 20)))
 
     assert [(a.status_code, a.content) for a in answers] == [(413, b"too large")] * 2
-    assert opened == 2
+    assert (opened, retried) == (2, 0)
 
 
 @pytest.mark.parametrize(
