@@ -67,15 +67,16 @@ class Connection:
             f"POST {target} HTTP/1.1\r\nhost: {self._authority}\r\n"
             f"content-type: {content_type}\r\ncontent-length: {len(body)}\r\n\r\n"
         ).encode("latin-1")
+        request = head + body
         reused = self._writer is not None
         try:
-            return await self._exchange(head + body)
+            return await self._exchange(request)
         except (ConnectionError, asyncio.IncompleteReadError) as error:
             self.close()
             if not (reused and _closed_before_answering(error)):
                 raise
         self.retried += 1
-        return await self._exchange(head + body)
+        return await self._exchange(request)
 
     async def _exchange(self, request: bytes) -> Answer:
         if self._reader is None or self._writer is None:

@@ -30,6 +30,7 @@ from classifier import Classifier, ModelInfo, load_classifier
 from dishlens.errors import SettingsError
 from dishlens.settings import Settings
 from intake.errors import CorruptImageError, TooManyPixelsError, UnsupportedFormatError
+from tests.api.conftest import wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -179,10 +180,7 @@ def test_with_worker_processes_the_api_process_holds_only_the_card(
 ) -> None:
     app = create_app(Settings(api_worker_processes=True))
     with TestClient(app) as client:
-        deadline = time.monotonic() + 120
-        while client.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, "the API did not get ready"
-            time.sleep(0.2)
+        wait_ready(client, timeout=120)
         served = app.state.runner.classifier
         labels = client.get("/v1/labels").json()["labels"]
         answer = client.post("/v1/classify", files={"photo": ("a.jpg", jpeg_bytes, "image/jpeg")})
