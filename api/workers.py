@@ -15,6 +15,13 @@ and 0.74 ms a photo (two runs each, taken in turn).
 
 A worker ends when the API closes its pipe, and also when the API process dies however it dies
 (killed, out of memory): the pipe then reads as closed.
+
+Workers run at a lower CPU priority than the API process (:data:`WORKER_NICENESS`). Under full
+load the workers want every core; at equal priority a request or an answer waiting in the API
+process (or a load balancer's ``/healthz``) waits for the scheduler to take a core from a
+worker. Measured on 2 cores with 1,000 requests at concurrency 8, 3 rounds in turn against
+equal priority: ``/healthz`` answered in p95 3.9–10.2 ms instead of 8.5–15.6 ms (worst
+11–40 ms instead of 18–130 ms), and photos/s rose 3–6 % in each round.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import queue
 import time
 from collections.abc import Callable
@@ -36,6 +44,8 @@ from classifier import Classifier, Prediction, load_classifier
 
 PhotoLoader = Callable[[], Image.Image]
 Outcome = Prediction | Exception
+# How much lower a worker's CPU priority is than the API process's (nice increment, 0-19).
+WORKER_NICENESS = 10
 
 
 def run_batch(classifier: Classifier, loads: list[PhotoLoader], top_k: int) -> list[Outcome]:
@@ -60,6 +70,7 @@ _START_FAILED = "A model worker process could not start or load the model; see t
 def _serve(connection: Connection, uri: str | None, torch_threads: int) -> None:
     """A worker process: load the model, say so, then answer ``(loads, top_k)`` requests until
     the API closes the pipe (or ends, however it ends: the pipe closes with it)."""
+    lower_priority(WORKER_NICENESS)
     torch.set_num_threads(torch_threads)
     try:
         classifier = load_classifier(uri)
@@ -76,6 +87,14 @@ def _serve(connection: Connection, uri: str | None, torch_threads: int) -> None:
             connection.send(answer)
     except (EOFError, OSError):
         return  # the API process closed the pipe or ended
+
+
+def lower_priority(increment: int) -> None:
+    """Lower this process's CPU priority by ``increment`` where the system allows it (lowering
+    one's own priority needs no privilege; Windows has no ``os.nice``)."""
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(increment)
 
 
 class Worker:

@@ -25,7 +25,7 @@ from api.errors import (
 from api.main import create_app
 from api.photos import decode_upload
 from api.runner import ModelRunner
-from api.workers import WorkerPool
+from api.workers import WORKER_NICENESS, WorkerPool
 from classifier import Classifier, ModelInfo, load_classifier
 from dishlens.errors import SettingsError
 from dishlens.settings import Settings
@@ -86,6 +86,15 @@ def test_worker_process_answers_as_the_classifier_in_process(
     )
 
 
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no process priorities here")
+def test_a_worker_runs_at_a_lower_cpu_priority_than_the_api(process_runner: ModelRunner) -> None:
+    assert process_runner._pool is not None
+    [pid] = process_runner._pool.pids
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(ours + WORKER_NICENESS, 19)
+    assert ours < 19  # (the test would prove nothing at the lowest priority already)
+
+
 def test_bad_photo_comes_back_as_its_typed_error(
     process_runner: ModelRunner, jpeg_bytes: bytes
 ) -> None:
@@ -111,7 +120,7 @@ def test_a_killed_worker_is_reported_then_replaced(
 
 
 KEEP_A_POOL = """
-from api.workers import WorkerPool
+from api.workers import WORKER_NICENESS, WorkerPool
 if __name__ == "__main__":
     pool = WorkerPool(None, processes=1)
     pool.start()
