@@ -21,7 +21,9 @@ def base_url() -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_real_uvicorn_serves_and_refuses(base_url: str, classifier: Classifier, jpeg_bytes: bytes):
+def test_real_uvicorn_serves_and_refuses(
+    base_url: str, classifier: Classifier, jpeg_bytes: bytes
+):
     expected = classifier.predict(intake.image_from_bytes(jpeg_bytes)).best.label
 
     with httpx.Client(base_url=base_url, trust_env=False, timeout=30) as client:
