@@ -16,7 +16,6 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from api.connections import CloseAfterUnreadBody
 from api.problems import install_problem_handlers
 from api.routes import classify, health, meta
 from api.runner import MAX_BATCH, runner_for
@@ -62,7 +61,6 @@ def create_app(
         summary="Name the dish in a food photo.",
     )
     install_problem_handlers(app)
-    app.add_middleware(CloseAfterUnreadBody)
     for router in (classify.router, meta.router, health.router):
         app.include_router(router)
     return app
