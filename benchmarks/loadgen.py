@@ -493,10 +493,24 @@ def print_report(report: Report, *, concurrency: int, model: str) -> None:
     print_in_process(report)
 
 
+def allocator() -> str:
+    """The malloc this process runs on: an ``LD_PRELOAD``-ed one (a spawned server inherits
+    ``LD_PRELOAD`` too), else the C library's."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return "the C library's malloc"
+    for name in ("tcmalloc", "jemalloc"):
+        if f"lib{name}" in maps:
+            return name
+    return "glibc malloc"
+
+
 def print_in_process(report: Report) -> None:
     if not report.scan:
         print("in-process             not measured")
         return
+    print(f"allocator              {allocator()} (in-process side; a spawned server inherits it)")
     print("in-process, decode + classify (scan before the load, to pick two finalists):")
     for name, value in report.scan.items():
         print(f"  {name:<32} {value:6.1f} photos/s")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -159,3 +162,25 @@ def test_fifty_requests_against_a_spawned_server(
     assert "correct labels         100.0 %" in out
     assert "invalid -> right 4xx   100.0 % (10/10)" in out
     assert "API / best in-process" in out
+    assert f"allocator              {loadgen.allocator()} " in out
+
+
+PRINT_ALLOCATOR = "from benchmarks.loadgen import allocator; print(allocator())"
+
+
+@pytest.mark.parametrize(
+    ("preload", "expected"), [("", "glibc malloc"), ("libtcmalloc_minimal.so.4", "tcmalloc")]
+)
+def test_the_report_names_the_allocator_a_preload_chose(preload: str, expected: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PRINT_ALLOCATOR],
+        cwd=loadgen.REPO_ROOT,
+        env=dict(os.environ, LD_PRELOAD=preload),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    if preload and "cannot be preloaded" in result.stderr:
+        pytest.skip(f"{preload} is not installed here (Debian: libtcmalloc-minimal4)")
+    assert result.stdout.strip() == expected

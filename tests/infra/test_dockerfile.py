@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 
 import pytest
 
@@ -118,6 +121,58 @@ def test_everything_written_at_run_time_goes_under_tmp():
         assert values[name].startswith("/tmp"), name
     assert values["PYTHONDONTWRITEBYTECODE"] == "1"
     assert values["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] == "false"
+
+
+def test_the_runtime_preloads_tcmalloc_from_the_package_it_installs():
+    final = stages()[-1]
+    preload = env()["LD_PRELOAD"]
+    # A bare file name: the loader finds it on the library path whatever the architecture.
+    assert preload == "libtcmalloc_minimal.so.4"
+    installs = [
+        number
+        for number, (word, rest) in enumerate(final)
+        if word == "RUN" and "apt-get install" in rest
+    ]
+    assert len(installs) == 1
+    install = final[installs[0]][1]
+    assert "libtcmalloc-minimal4" in install and "--no-install-recommends" in install
+    assert "rm -rf /var/lib/apt/lists" in install
+    user = next(number for number, (word, _) in enumerate(final) if word == "USER")
+    assert installs[0] < user  # installed as root, before the image drops to its user
+
+
+CLASSIFY_UNDER_PRELOAD = """
+import sys
+from PIL import Image
+from classifier import load_classifier
+maps = open("/proc/self/maps").read()
+if "libtcmalloc" not in maps:
+    sys.exit(3)
+photo = Image.new("RGB", (320, 240), (200, 120, 40))
+print(load_classifier(None).predict(photo).best.label)
+"""
+
+
+def test_the_classifier_runs_with_the_allocator_the_image_preloads():
+    preload = env()["LD_PRELOAD"]
+    result = subprocess.run(
+        [sys.executable, "-c", CLASSIFY_UNDER_PRELOAD],
+        cwd=ROOT,
+        env=dict(os.environ, LD_PRELOAD=preload),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    if result.returncode == 3:
+        pytest.skip(f"{preload} is not installed here (Debian: libtcmalloc-minimal4)")
+    assert result.returncode == 0, result.stderr
+
+    from PIL import Image
+
+    from classifier import load_classifier
+
+    photo = Image.new("RGB", (320, 240), (200, 120, 40))
+    assert result.stdout.strip() == load_classifier(None).predict(photo).best.label
 
 
 def test_the_default_model_is_the_one_the_classifier_bundles():
