@@ -123,6 +123,27 @@ def test_report_fails_when_any_request_failed() -> None:
     assert not loadgen.Report([], 1.0, 2).all_ok()
 
 
+def test_the_ratio_uses_the_mean_of_the_slices_beside_the_load() -> None:
+    photos = [loadgen.Outcome(photo(), 10.0, 200, None, True)] * 120
+    report = loadgen.Report(photos, 1.0, 120, best="batch 4", beside=[100.0, 200.0, 150.0])
+
+    assert report.best_rate() == 150.0
+    assert report.ratio() == pytest.approx(120 / 150)
+
+
+@pytest.mark.parametrize(("count", "parts"), [(10, 3), (1000, 5), (2, 5), (7, 1)])
+def test_the_plan_splits_into_consecutive_parts_of_nearly_equal_length(
+    count: int, parts: int
+) -> None:
+    probes = [loadgen.Probe(f"kind {i}", 415, b"", "text/plain") for i in range(count)]
+
+    split = loadgen.split_plan(probes, parts)
+
+    assert [p for part in split for p in part] == probes
+    assert len(split) == min(parts, count)
+    assert max(map(len, split)) - min(map(len, split)) <= 1
+
+
 # ---------------------------------------------------------------------------------------------
 # A REAL RUN
 
@@ -162,6 +183,7 @@ def test_fifty_requests_against_a_spawned_server(
     assert "correct labels         100.0 %" in out
     assert "invalid -> right 4xx   100.0 % (10/10)" in out
     assert "API / best in-process" in out
+    assert "over 6 slices around the load's parts" in out
     assert f"allocator              {loadgen.allocator()} " in out
 
 
