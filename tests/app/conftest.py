@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +39,16 @@ def feedback_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     folder = tmp_path / "feedback"
     monkeypatch.setenv("FEEDBACK_URI", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def main_module_restored() -> Iterator[None]:
+    """Streamlit's script runner installs ``app.py`` as ``__main__`` and leaves it there; a later
+    test that spawns a process (the API's model workers) would then run ``app.py`` in the child
+    first, as spawn re-imports the parent's main module."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture
