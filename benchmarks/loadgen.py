@@ -624,16 +624,17 @@ def run(
     scan = scan_in_process(args, classifier, images)
     # The machine's speed drifts by the minute, so the scan's two best setups are timed again
     # between the parts of the load (before each, after the last), and the better one's mean
-    # sets the ratio: both sides sample the same minutes.
+    # sets the ratio: both sides sample the same minutes. (The last few requests of each part
+    # run below full concurrency, which if anything costs the API's side.)
     finalists = sorted(scan, key=scan.__getitem__, reverse=True)[:FINALISTS]
     beside: dict[Setup, list[float]] = {setup: [] for setup in finalists}
     outcomes: list[Outcome] = []
     seconds = 0.0
     parts = split_plan(probes, args.parts)
     for number, part in enumerate(parts):
-        time_finalists(args, classifier, images, beside, len(parts), reverse=number % 2 == 1)
         if seconds >= args.duration:
             break
+        time_finalists(args, classifier, images, beside, len(parts), reverse=number % 2 == 1)
         done, took = asyncio.run(
             run_load(
                 base_url,
