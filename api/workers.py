@@ -191,8 +191,6 @@ class WorkerPool:
     between threads of the API process waits for the interpreter lock)."""
 
     def __init__(self, uri: str | None, *, processes: int, torch_threads: int = 1) -> None:
-        self.uri = uri
-        self.processes = processes
         self._workers = [Worker(uri, torch_threads) for _ in range(processes)]
         self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
         for worker in self._workers:

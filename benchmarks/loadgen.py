@@ -644,7 +644,8 @@ def run(
                 timeout=args.timeout,
             )
         )
-        outcomes, seconds = outcomes + done, seconds + took
+        outcomes.extend(done)
+        seconds += took
     time_finalists(args, classifier, images, beside, len(parts), reverse=len(parts) % 2 == 1)
     report = Report(outcomes, seconds, len(probes))
     report.scan = {setup.name: rate for setup, rate in scan.items()}
@@ -676,8 +677,8 @@ def time_finalists(
     ``parts + 1`` slices) and append its photos/s to ``beside``; in reverse order every other
     slice, so that neither always goes first."""
     order = list(beside)[::-1] if reverse else list(beside)
+    seconds = args.in_process_seconds / (parts + 1)
     for setup in order:
-        seconds = args.in_process_seconds / (parts + 1)
         beside[setup].append(measure_in_process(classifier, images, setup, seconds))
 
 
