@@ -1,0 +1,64 @@
+"""The API task's command from the stack template, run as it is on Fargate (on a loopback port)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+
+from benchmarks.loadgen import free_port
+from tests.infra.common import ROOT, props
+
+CALLER = "203.0.113.7"  # TEST-NET-3: an address no real caller has
+# Stands in for the load balancer's address: uvicorn trusts 127.0.0.1 by default, not this.
+BALANCER = "127.0.0.2"
+
+
+def api_command(port: int) -> list[str]:
+    command = list(props("ApiTaskDefinition")["ContainerDefinitions"][0]["Command"])
+    command[command.index("--host") + 1] = "127.0.0.1"
+    command[command.index("--port") + 1] = str(port)
+    assert command[0] == "uvicorn"
+    return [sys.executable, "-m", *command]
+
+
+def get_health(port: int, timeout: float = 60.0) -> httpx.Response:
+    """``GET /healthz`` as the load balancer forwards a caller's request, once the server is up."""
+    deadline = time.monotonic() + timeout
+    headers = {"X-Forwarded-For": CALLER, "X-Forwarded-Proto": "https"}
+    transport = httpx.HTTPTransport(local_address=BALANCER)
+    with httpx.Client(transport=transport, trust_env=False, timeout=5) as client:
+        while True:
+            try:
+                return client.get(f"http://127.0.0.1:{port}/healthz", headers=headers)
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+def test_the_deployed_api_command_serves_and_logs_the_callers_address():
+    # Only the load balancer reaches the task, so its X-Forwarded-For is trusted; without that
+    # every access-log line would show the load balancer's own address.
+    port = free_port()
+    # A missing model keeps startup quick: /healthz answers, /readyz says what is wrong.
+    env = dict(os.environ, MODEL_URI=str(ROOT / "no-such-model"), LOG_LEVEL="info")
+    server = subprocess.Popen(
+        api_command(port),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        health = get_health(port)
+    finally:
+        server.terminate()
+        log, _ = server.communicate(timeout=30)
+
+    assert health.status_code == 200
+    assert f'{CALLER}:0 - "GET /healthz HTTP/1.1" 200' in log
