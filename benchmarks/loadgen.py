@@ -12,7 +12,12 @@ load then goes out in ``--parts`` parts, and both setups are timed again before 
 after the last (this machine's speed drifts by the minute, so both sides sample the same
 minutes); the API / in-process ratio uses the better setup's mean over those slices.
 
+By default the generator shares every CPU with the server, so its own work counts against the
+API. On a machine with CPUs to spare, ``--server-cpus`` and ``--client-cpus`` put the API and
+the in-process timings on one set and the sending on another, which measures the server alone.
+
     python benchmarks/loadgen.py --spawn --requests 1000 --concurrency 8
+    python benchmarks/loadgen.py --spawn --server-cpus 0,1 --client-cpus 2,3
     python benchmarks/loadgen.py --url http://127.0.0.1:8000 --requests 200
 
 Exit status: 0 when every request succeeded (and the ratio met ``--min-ratio`` if given),
@@ -62,6 +67,10 @@ FINALISTS = 2  # in-process setups timed again between the parts of the load
 
 class TargetRefusedError(ValueError):
     """The target is not a loopback address."""
+
+
+class CpuPlanError(ValueError):
+    """``--server-cpus`` / ``--client-cpus`` cannot be used as given."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +155,73 @@ def wait_ready(base_url: str, process: subprocess.Popen | None, timeout: float) 
                     return
             time.sleep(0.2)
     raise RuntimeError(f"the API at {base_url} was not ready after {timeout:.0f} s")
+
+
+# ---------------------------------------------------------------------------------------------
+# CPUS
+
+
+def parse_cpus(text: str) -> frozenset[int]:
+    """CPU numbers from a list such as ``0,1`` or ``0-1,4`` (as ``taskset -c`` takes them)."""
+    cpus: set[int] = set()
+    for item in text.split(","):
+        first, dash, last = item.strip().partition("-")
+        last = last if dash else first
+        if not (first.isdigit() and last.isdigit() and int(first) <= int(last)):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a CPU list such as 0,1 or 0-1,4")
+        cpus.update(range(int(first), int(last) + 1))
+    return frozenset(cpus)
+
+
+def check_cpu_plan(server: frozenset[int] | None, client: frozenset[int] | None) -> None:
+    """Both sets or neither, disjoint, and on CPUs this process may use.
+
+    Raises:
+        CpuPlanError: saying which of those does not hold.
+    """
+    if server is None and client is None:
+        return
+    if server is None or client is None:
+        raise CpuPlanError("give --server-cpus and --client-cpus together")
+    if not hasattr(os, "sched_setaffinity"):
+        raise CpuPlanError("this system cannot pin processes to CPUs")
+    missing = (server | client) - os.sched_getaffinity(0)
+    if missing:
+        raise CpuPlanError(f"CPUs {cpu_list(missing)} are not available to this process")
+    if server & client:
+        raise CpuPlanError(f"CPUs {cpu_list(server & client)} are in both sets")
+
+
+def cpu_list(cpus: frozenset[int] | set[int]) -> str:
+    return ",".join(map(str, sorted(cpus)))
+
+
+@contextlib.contextmanager
+def pinned(cpus: frozenset[int] | None) -> Iterator[None]:
+    """Every thread of this process (and any process or thread it starts) on ``cpus`` for the
+    block, then back where it was; ``None``: as is.
+
+    PyTorch's thread count must already fit ``cpus`` (``main`` sets it before any PyTorch
+    work). A thread pool made larger and then cut down runs slowly when squeezed onto fewer
+    CPUs: from 8 threads to 2 on 2 CPUs, a batch took 1.6 times as long; from 16 to 2, over
+    100 times.
+    """
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    _set_affinity(cpus)
+    try:
+        yield
+    finally:
+        _set_affinity(before)
+
+
+def _set_affinity(cpus: set[int] | frozenset[int]) -> None:
+    # sched_setaffinity(0) moves the calling thread only; PyTorch's threads must move too.
+    for thread_id in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
+            os.sched_setaffinity(int(thread_id), cpus)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,6 +508,7 @@ class Report:
     scan: dict[str, float] = field(default_factory=dict)  # every setup, before the load
     best: str | None = None  # the best setup timed again between the load's parts,
     beside: list[float] = field(default_factory=list)  # its photos/s in each of those slices
+    cpus: str = ""  # where each side ran
 
     def best_rate(self) -> float:
         return sum(self.beside) / len(self.beside) if self.beside else 0.0
@@ -473,6 +550,8 @@ def print_report(report: Report, *, concurrency: int, model: str) -> None:
         f"requests               {len(outcomes)} sent of {report.planned} planned{cut}, "
         f"concurrency {concurrency}, {report.seconds:.1f} s"
     )
+    if report.cpus:
+        print(f"cpus                   {report.cpus}")
     print(f"answered               {rate(len(answered), len(outcomes))}")
     print(f"success                {rate(sum(o.ok for o in outcomes), len(outcomes))}")
     print(f"correct labels         {rate(sum(o.label_ok for o in photos), len(photos))}")
@@ -581,6 +660,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     parser.add_argument("--batch-sizes", default="1,2,4", help="in-process batch sizes")
     parser.add_argument(
+        "--server-cpus",
+        type=parse_cpus,
+        default=None,
+        help="CPUs (e.g. 0,1) for the spawned API and the in-process timings, so that this "
+        "generator's own work runs beside them on --client-cpus (default: all share every CPU; "
+        "with --url, pin the server yourself, e.g. with taskset)",
+    )
+    parser.add_argument(
+        "--client-cpus", type=parse_cpus, default=None, help="CPUs for sending the load"
+    )
+    parser.add_argument(
         "--min-ratio", type=float, default=None, help="fail below this API/in-process ratio"
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
@@ -600,11 +690,22 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        check_cpu_plan(args.server_cpus, args.client_cpus)
+    except CpuPlanError as error:
+        print(f"loadgen: {error}", file=sys.stderr)
+        return 2
+    if args.server_cpus is not None:
+        torch.set_num_threads(len(args.server_cpus))  # before PyTorch starts its thread pool
     max_image_mb = args.max_image_mb or load_settings().max_image_mb
     classifier = load_classifier(args.model)
     photos = label_in_process(classifier, select_photos(args.data, args.photos))
     if base_url is None:
-        with spawn_server(model=args.model, max_image_mb=max_image_mb) as spawned:
+        with contextlib.ExitStack() as stack:
+            with pinned(args.server_cpus):  # the server's processes inherit the CPUs
+                spawned = stack.enter_context(
+                    spawn_server(model=args.model, max_image_mb=max_image_mb)
+                )
             return run(spawned, args, classifier, photos, max_image_mb)
     wait_ready(base_url, None, 30.0)
     return run(base_url, args, classifier, photos, max_image_mb)
@@ -621,7 +722,8 @@ def run(
     invalid = invalid_probes(photos[0].data, max_image_mb)
     probes = plan(photos, invalid, args.requests, args.invalid_share, args.seed)
     images = [p.data for p in photos]
-    scan = scan_in_process(args, classifier, images)
+    with pinned(args.server_cpus):
+        scan = scan_in_process(args, classifier, images)
     # The machine's speed drifts by the minute, so the scan's two best setups are timed again
     # between the parts of the load (before each, after the last), and the better one's mean
     # sets the ratio: both sides sample the same minutes. (The last few requests of each part
@@ -634,20 +736,23 @@ def run(
     for number, part in enumerate(parts):
         if seconds >= args.duration:
             break
-        time_finalists(args, classifier, images, beside, len(parts), reverse=number % 2 == 1)
-        done, took = asyncio.run(
-            run_load(
-                base_url,
-                part,
-                concurrency=args.concurrency,
-                duration=args.duration - seconds,
-                timeout=args.timeout,
+        with pinned(args.server_cpus):
+            time_finalists(args, classifier, images, beside, len(parts), reverse=number % 2 == 1)
+        with pinned(args.client_cpus):
+            done, took = asyncio.run(
+                run_load(
+                    base_url,
+                    part,
+                    concurrency=args.concurrency,
+                    duration=args.duration - seconds,
+                    timeout=args.timeout,
+                )
             )
-        )
         outcomes.extend(done)
         seconds += took
-    time_finalists(args, classifier, images, beside, len(parts), reverse=len(parts) % 2 == 1)
-    report = Report(outcomes, seconds, len(probes))
+    with pinned(args.server_cpus):
+        time_finalists(args, classifier, images, beside, len(parts), reverse=len(parts) % 2 == 1)
+    report = Report(outcomes, seconds, len(probes), cpus=describe_cpus(args))
     report.scan = {setup.name: rate for setup, rate in scan.items()}
     if finalists:
         best = max(finalists, key=lambda s: sum(beside[s]))
@@ -656,6 +761,15 @@ def run(
     ratio = report.ratio()
     ratio_ok = args.min_ratio is None or (ratio is not None and ratio >= args.min_ratio)
     return 0 if report.all_ok() and ratio_ok else 1
+
+
+def describe_cpus(args: argparse.Namespace) -> str:
+    if args.server_cpus is None:
+        return f"{cores_available()}, shared by the API, the in-process side and this generator"
+    return (
+        f"API and in-process side on {cpu_list(args.server_cpus)}, "
+        f"this generator on {cpu_list(args.client_cpus)}"
+    )
 
 
 def split_plan(probes: list[Probe], parts: int) -> list[list[Probe]]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -145,16 +147,100 @@ def test_the_plan_splits_into_consecutive_parts_of_nearly_equal_length(
 
 
 # ---------------------------------------------------------------------------------------------
+# CPUS
+
+needs_affinity = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity"), reason="this system cannot pin processes to CPUs"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "cpus"), [("0", {0}), ("0,1", {0, 1}), ("0-2,5", {0, 1, 2, 5}), (" 3 , 1", {1, 3})]
+)
+def test_cpu_lists_read_as_taskset_writes_them(text: str, cpus: set[int]) -> None:
+    assert loadgen.parse_cpus(text) == cpus
+
+
+@pytest.mark.parametrize("text", ["", "a", "1,", "2-1", "-1", "0-", "1.5"])
+def test_cpu_lists_that_are_not_lists_are_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="not a CPU list"):
+        loadgen.parse_cpus(text)
+
+
+@needs_affinity
+@pytest.mark.parametrize(
+    ("server", "client", "message"),
+    [
+        ("0", None, "together"),
+        (None, "0", "together"),
+        ("0", "0", "CPUs 0 are in both sets"),
+        ("0", "4096", "CPUs 4096 are not available"),
+    ],
+)
+def test_unusable_cpu_plans_exit_2_before_any_work(
+    server: str | None, client: str | None, message: str, capsys: pytest.CaptureFixture
+) -> None:
+    argv = ["--spawn"]
+    argv += ["--server-cpus", server] if server else []
+    argv += ["--client-cpus", client] if client else []
+    args = loadgen.get_args_parser().parse_args(argv)
+
+    assert loadgen.main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+PRINT_AFFINITY = "import os; print(sorted(os.sched_getaffinity(0)))"
+
+
+@needs_affinity
+def test_pinned_moves_every_thread_and_the_processes_it_starts_then_restores() -> None:
+    before = os.sched_getaffinity(0)
+    one = frozenset({min(before)})
+    started = threading.Event()
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: (started.set(), stop.wait()))
+    thread.start()  # started before the block, as PyTorch's own threads are
+    started.wait()
+    try:
+        with loadgen.pinned(one):
+            assert os.sched_getaffinity(0) == one
+            assert os.sched_getaffinity(thread.native_id) == one
+            child = subprocess.run(
+                [sys.executable, "-c", PRINT_AFFINITY], capture_output=True, text=True, check=True
+            )
+            assert child.stdout.strip() == str(sorted(one))
+        assert os.sched_getaffinity(0) == before
+        assert os.sched_getaffinity(thread.native_id) == before
+    finally:
+        stop.set()
+        thread.join()
+
+
+@needs_affinity
+def test_pinned_none_changes_nothing() -> None:
+    before = os.sched_getaffinity(0)
+    with loadgen.pinned(None):
+        assert os.sched_getaffinity(0) == before
+
+
+# ---------------------------------------------------------------------------------------------
 # A REAL RUN
 
 
 @pytest.mark.slow
 @pytest.mark.needs_data
+@pytest.mark.parametrize("pin", [False, True], ids=["shared CPUs", "pinned CPUs"])
 def test_fifty_requests_against_a_spawned_server(
-    food_mnist: Path, capsys: pytest.CaptureFixture
+    pin: bool, food_mnist: Path, capsys: pytest.CaptureFixture
 ) -> None:
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if pin and len(cpus) < 2:
+        pytest.skip("pinning the server and the generator apart needs 2 CPUs and CPU affinity")
+    server, client = (str(cpus[0]), str(cpus[-1])) if pin else (None, None)
+    cpu_args = ["--server-cpus", server, "--client-cpus", client] if pin else []
     args = loadgen.get_args_parser().parse_args(
         [
+            *cpu_args,
             "--spawn",
             "--requests",
             "50",
@@ -185,6 +271,8 @@ def test_fifty_requests_against_a_spawned_server(
     assert "API / best in-process" in out
     assert "over 6 slices around the load's parts" in out
     assert f"allocator              {loadgen.allocator()} " in out
+    where = f"API and in-process side on {server}, this generator on {client}"
+    assert (where if pin else "shared by the API, the in-process side and this generator") in out
 
 
 PRINT_ALLOCATOR = "from benchmarks.loadgen import allocator; print(allocator())"
