@@ -765,7 +765,7 @@ def run(
 
 def describe_cpus(args: argparse.Namespace) -> str:
     if args.server_cpus is None:
-        return f"{cores_available()}, shared by the API, the in-process side and this generator"
+        return f"all {cores_available()} shared by the API, the in-process side and this generator"
     return (
         f"API and in-process side on {cpu_list(args.server_cpus)}, "
         f"this generator on {cpu_list(args.client_cpus)}"
