@@ -149,21 +149,27 @@ def _allergens(card: dict[str, Any], text: str) -> str:
     asked = _named_allergens(text)
     if not asked:
         listed = ", ".join(card["allergens"]) or "none of the EU's 14 major allergens"
-        body = f"Common allergens in a typical {card['display_name']}: {listed}."
+        body = f"Common allergens in {recipes_for(card['display_name'])}: {listed}."
     else:
         body = " ".join(_allergen_sentence(card, name) for name in asked)
     return f"{body} {APPROXIMATE} {ALLERGY_CAUTION}"
 
 
+def recipes_for(name: str) -> str:
+    """The subject of a sentence about a dish: plural, so that the verb after it agrees with
+    "Nachos" as well as with "Apple pie"."""
+    return f"typical recipes for {name}"
+
+
 def _allergen_sentence(card: dict[str, Any], allergen: str) -> str:
-    name = card["display_name"]
+    recipes = "T" + recipes_for(card["display_name"])[1:]
     if allergen == "cereals containing gluten":
         if card["diet"]["gluten_free"]:
-            return f"{name} is usually gluten-free."
-        return f"A typical {name} is not gluten-free: it contains cereals containing gluten."
+            return f"{recipes} are gluten-free."
+        return f"{recipes} are not gluten-free: they contain cereals containing gluten."
     if allergen in card["allergens"]:
-        return f"A typical {name} contains {allergen}."
-    return f"A typical {name} has no {allergen} among its usual ingredients."
+        return f"{recipes} contain {allergen}."
+    return f"{recipes} have no {allergen} among their usual ingredients."
 
 
 def _and(items: list[str]) -> str:
@@ -174,13 +180,13 @@ def _diet(flag: str, label: str) -> Callable[[dict[str, Any], str], str]:
     animal = ("milk", "eggs", "fish", "crustaceans", "molluscs")
 
     def answer(card: dict[str, Any], _text: str) -> str:
-        name = card["display_name"]
+        recipes = recipes_for(card["display_name"])
         if card["diet"][flag]:
-            return f"Yes, {name} is usually {label}. {ALLERGY_CAUTION}"
+            return f"Yes, {recipes} are {label}. {ALLERGY_CAUTION}"
         found = [a for a in card["allergens"] if a in animal]
-        why = f" A typical recipe contains {_and(found)}." if found and flag == "vegan" else ""
-        meat = " A typical recipe contains meat or fish." if flag == "vegetarian" else ""
-        return f"No, {name} is usually not {label}.{why or meat} Recipes vary."
+        why = f" They contain {_and(found)}." if found and flag == "vegan" else ""
+        meat = " They contain meat or fish." if flag == "vegetarian" else ""
+        return f"No, {recipes} are not {label}.{why or meat} Recipes vary."
 
     return answer
 
