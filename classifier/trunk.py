@@ -12,7 +12,8 @@ without it) the same modules run as plain ``conv2d`` calls.
 oneDNN reorders each weight into its blocked layout on every call unless it is handed one
 already packed. A packed weight suits one thread count and one input shape only: packed under
 two threads and run under one, a forward pass took 10–20 times longer. So each convolution
-packs lazily, once per (threads, input shape), and keeps a few.
+packs lazily, once per (threads, input shape), and keeps the few most recently used (so that a
+benchmark going through many batch sizes times each on packed weights).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _onednn_works() -> bool:
 
 
 ONEDNN = _onednn_works()
-# Packed copies kept per convolution (thread counts × batch sizes); beyond, weights stay plain.
+# Packed copies kept per convolution (thread counts × batch sizes), the most recently used.
 MAX_PACKED = 4
 
 
@@ -114,16 +115,19 @@ class FusedConv(nn.Module):
         return out[:, :, 1 : 2 + height // self.stride[0], 1 : 2 + width // self.stride[1]]
 
     def packed_weight(self, x: torch.Tensor) -> torch.Tensor:
-        """The weight packed for ``x``'s shape and this thread's thread count."""
+        """The weight packed for ``x``'s shape and this thread's thread count (the least
+        recently used of :data:`MAX_PACKED` packed copies makes way for a new one)."""
         key = (torch.get_num_threads(), *x.shape)
-        packed = self._packed.get(key)
+        packed = self._packed.pop(key, None)
         if packed is None:
-            if len(self._packed) >= MAX_PACKED:
-                return self.weight
             packed = torch.ops.mkldnn._reorder_convolution_weight(
                 self.weight, self.padding, self.stride, self.dilation, self.groups, list(x.shape)
             )
-            self._packed[key] = packed
+            # Each step is one dict operation, so threads sharing this module at worst pack
+            # a weight twice.
+            while len(self._packed) >= MAX_PACKED:
+                self._packed.pop(next(iter(self._packed), None), None)
+        self._packed[key] = packed  # last: the most recently used
         return packed
 
     def _convolve(self, x: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:

@@ -74,27 +74,46 @@ def test_weights_are_packed_per_thread_count_and_shape(backbone, monkeypatch) ->
     fused = InferenceTrunk(copy.deepcopy(backbone), torch.bfloat16)
     threads = torch.get_num_threads()
     torch.manual_seed(0)
-    images = torch.randn(6, 3, 64, 64)
+    images = torch.randn(7, 3, 64, 64)
     try:
         with torch.inference_mode():
             outputs = {}
-            for count, batch in [(1, 1), (2, 1), (1, 3), (1, 4), (1, 5), (1, 6)]:
+            for count, batch in [(1, 1), (2, 1), (1, 3), (1, 4), (1, 1), (1, 6)]:
                 torch.set_num_threads(count)
                 outputs[count, batch] = fused(images[:batch])
             monkeypatch.setattr(FusedConv, "packed_weight", lambda conv, x: conv.weight)
             plain = {key: fused(images[: key[1]]) for key in outputs}
     finally:
         torch.set_num_threads(threads)
+    # Batch 6 made way for itself by dropping the least recently used (2 threads, batch 1).
     assert list(fused.stem._packed) == [
-        (1, 1, 3, 64, 64),
-        (2, 1, 3, 64, 64),
         (1, 3, 3, 64, 64),
         (1, 4, 3, 64, 64),
+        (1, 1, 3, 64, 64),
+        (1, 6, 3, 64, 64),
     ]
     assert all(w.is_mkldnn for w in fused.stem._packed.values())
     assert not fused.stem.weight.is_mkldnn
     for key, output in outputs.items():
         assert torch.equal(output, plain[key]), key
+
+
+@pytest.mark.skipif(not trunk.ONEDNN, reason="this PyTorch build has no oneDNN")
+def test_packed_weights_are_bounded_and_the_latest_kept(backbone) -> None:
+    fused = InferenceTrunk(copy.deepcopy(backbone), torch.bfloat16)
+    threads = torch.get_num_threads()
+    images = torch.randn(8, 3, 32, 32)
+    keys = [(count, size) for count in (1, 2) for size in (1, 2, 3)]
+    try:
+        with torch.inference_mode():
+            for count, size in keys:
+                torch.set_num_threads(count)
+                fused(images[:size])
+    finally:
+        torch.set_num_threads(threads)
+    packed = [(key[0], key[1]) for key in fused.stem._packed]
+    assert len(keys) > trunk.MAX_PACKED
+    assert packed == keys[-trunk.MAX_PACKED :]
 
 
 def test_trunk_fuses_every_convolution(backbone: nn.Module) -> None:
