@@ -3,7 +3,8 @@
 The event loop parses requests in Python while the model runs; on threads of one process both
 need the same interpreter lock between PyTorch operations. Measured on 2 cores with
 ``benchmarks/loadgen.py`` (1,000 photos at concurrency 8): model threads reached 0.71–0.78 of
-the classifier's own in-process throughput, one worker process per model thread 0.87–0.91.
+the classifier's best in-process throughput at batches of up to 4 (float32), one worker process
+per model thread 0.87–0.91.
 
 Each worker loads the model itself (the API process has already fetched and checked it, so an
 ``s3://`` model comes from the local cache). Photos travel as their bytes over a pipe of the

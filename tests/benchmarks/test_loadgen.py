@@ -131,6 +131,27 @@ def test_the_ratio_uses_the_mean_of_the_slices_beside_the_load() -> None:
 
     assert report.best_rate() == 150.0
     assert report.ratio() == pytest.approx(120 / 150)
+    assert report.within_ratio() is None
+
+
+def test_a_second_ratio_against_the_best_setup_that_fits_the_concurrency(capsys) -> None:
+    photos = [loadgen.Outcome(photo(), 10.0, 200, None, True)] * 120
+    report = loadgen.Report(photos, 1.0, 120, best="batch 32", beside=[200.0, 240.0])
+    report.scan = {"batch 32, 2 callers x 1 thread": 230.0, "batch 4, 2 callers x 1 thread": 150}
+    report.concurrency, report.within, report.within_beside = 8, "batch 4", [150.0, 150.0]
+
+    loadgen.print_in_process(report)
+
+    out = capsys.readouterr().out
+    assert report.within_ratio() == pytest.approx(120 / 150)
+    assert "API / best in-process  0.545 (below the 0.8 target" in out
+    assert "  at most 8 at once    0.800 (against the best setup that holds" in out
+    assert "  at most 8 at once    batch 4: mean 150.0 photos/s over 2 slices" in out
+
+
+def test_setups_count_the_photos_they_hold_at_once() -> None:
+    assert loadgen.Setup(4, 2).in_flight == 8
+    assert loadgen.Setup(16, 1).in_flight == 16
 
 
 @pytest.mark.parametrize(("count", "parts"), [(10, 3), (1000, 5), (2, 5), (7, 1)])
@@ -272,6 +293,7 @@ def test_fifty_requests_against_a_spawned_server(
     assert "invalid -> right 4xx   100.0 % (10/10)" in out
     assert "API / best in-process" in out
     assert "over 6 slices around the load's parts" in out
+    assert "  at most 4 at once    batch " in out
     assert f"allocator              {loadgen.allocator()} " in out
     where = f"API and in-process side on {server}, this generator on {client}"
     assert (where if pin else "shared by the API, the in-process side and this generator") in out
