@@ -757,16 +757,11 @@ def run(
     images = [p.data for p in photos]
     with pinned(args.server_cpus):
         scan = scan_in_process(args, classifier, images)
-    # The machine's speed drifts by the minute, so the scan's two best setups are timed again
-    # between the parts of the load (before each, after the last), and the better one's mean
-    # sets the ratio: both sides sample the same minutes. (The last few requests of each part
-    # run below full concurrency, which if anything costs the API's side.) So is the best setup
-    # that holds no more photos at once than the load keeps in flight, for a second ratio.
-    ranked = sorted(scan, key=scan.__getitem__, reverse=True)
-    finalists = ranked[:FINALISTS]
-    fits = [setup for setup in ranked if setup.in_flight <= args.concurrency][:1]
-    finalists += [setup for setup in fits if setup not in finalists]
-    beside: dict[Setup, list[float]] = {setup: [] for setup in finalists}
+    # The machine's speed drifts by the minute, so the finalists are timed again between the
+    # parts of the load (before each, after the last), and the best one's mean sets the ratio:
+    # both sides sample the same minutes. (The last few requests of each part run below full
+    # concurrency, which if anything costs the API's side.)
+    beside: dict[Setup, list[float]] = {s: [] for s in pick_finalists(scan, args.concurrency)}
     outcomes: list[Outcome] = []
     seconds = 0.0
     parts = split_plan(probes, args.parts)
@@ -792,16 +787,24 @@ def run(
     report = Report(outcomes, seconds, len(probes), concurrency=args.concurrency)
     report.cpus = describe_cpus(args)
     report.scan = {setup.name: rate for setup, rate in scan.items()}
-    if finalists:
-        best = max(finalists, key=lambda s: sum(beside[s]))
+    if beside:
+        best = max(beside, key=lambda s: sum(beside[s]))
         report.best, report.beside = best.name, beside[best]
-    if fitting := [s for s in finalists if s.in_flight <= args.concurrency]:
+    if fitting := [s for s in beside if s.in_flight <= args.concurrency]:
         within = max(fitting, key=lambda s: sum(beside[s]))
         report.within, report.within_beside = within.name, beside[within]
     print_report(report, concurrency=args.concurrency, model=classifier.name)
     ratio = report.ratio()
     ratio_ok = args.min_ratio is None or (ratio is not None and ratio >= args.min_ratio)
     return 0 if report.all_ok() and ratio_ok else 1
+
+
+def pick_finalists(scan: dict[Setup, float], concurrency: int) -> list[Setup]:
+    """The scan's :data:`FINALISTS` best setups, and the best that holds no more photos at once
+    than ``concurrency`` (for the second ratio) where it is not among them."""
+    ranked = sorted(scan, key=scan.__getitem__, reverse=True)
+    fits = [setup for setup in ranked if setup.in_flight <= concurrency][:1]
+    return ranked[:FINALISTS] + [setup for setup in fits if setup not in ranked[:FINALISTS]]
 
 
 def describe_cpus(args: argparse.Namespace) -> str:

@@ -154,6 +154,15 @@ def test_setups_count_the_photos_they_hold_at_once() -> None:
     assert loadgen.Setup(16, 1).in_flight == 16
 
 
+def test_finalists_are_the_two_best_and_the_best_that_fits_the_concurrency() -> None:
+    b32, b16, b4, b2 = (loadgen.Setup(n, 2) for n in (32, 16, 4, 2))
+    scan = {b2: 90.0, b4: 120.0, b16: 180.0, b32: 200.0}
+
+    assert loadgen.pick_finalists(scan, 8) == [b32, b16, b4]
+    assert loadgen.pick_finalists(scan, 32) == [b32, b16]
+    assert loadgen.pick_finalists(scan, 1) == [b32, b16]
+
+
 @pytest.mark.parametrize(("count", "parts"), [(10, 3), (1000, 5), (2, 5), (7, 1)])
 def test_the_plan_splits_into_consecutive_parts_of_nearly_equal_length(
     count: int, parts: int
