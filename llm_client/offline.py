@@ -155,14 +155,14 @@ def _allergens(card: dict[str, Any], text: str) -> str:
     return f"{body} {APPROXIMATE} {ALLERGY_CAUTION}"
 
 
-def recipes_for(name: str) -> str:
+def recipes_for(name: str, *, starts_sentence: bool = False) -> str:
     """The subject of a sentence about a dish: plural, so that the verb after it agrees with
     "Nachos" as well as with "Apple pie"."""
-    return f"typical recipes for {name}"
+    return f"{'Typical' if starts_sentence else 'typical'} recipes for {name}"
 
 
 def _allergen_sentence(card: dict[str, Any], allergen: str) -> str:
-    recipes = "T" + recipes_for(card["display_name"])[1:]
+    recipes = recipes_for(card["display_name"], starts_sentence=True)
     if allergen == "cereals containing gluten":
         if card["diet"]["gluten_free"]:
             return f"{recipes} are gluten-free."
