@@ -40,7 +40,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,8 +205,8 @@ def pinned(cpus: frozenset[int] | None) -> Iterator[None]:
 
     PyTorch's thread count must already fit ``cpus`` (``main`` sets it before any PyTorch
     work). A thread pool made larger and then cut down runs slowly when squeezed onto fewer
-    CPUs: from 8 threads to 2 on 2 CPUs, a batch took 1.6 times as long; from 16 to 2, over
-    100 times.
+    CPUs: from 8 threads to 2 on 2 CPUs, a batch took 1.6 times as long; from 16 to 2, up to
+    150 times.
     """
     if cpus is None:
         yield
@@ -788,10 +788,10 @@ def run(
     report.cpus = describe_cpus(args)
     report.scan = {setup.name: rate for setup, rate in scan.items()}
     if beside:
-        best = max(beside, key=lambda s: sum(beside[s]))
+        best = fastest(beside, beside)
         report.best, report.beside = best.name, beside[best]
     if fitting := [s for s in beside if s.in_flight <= args.concurrency]:
-        within = max(fitting, key=lambda s: sum(beside[s]))
+        within = fastest(fitting, beside)
         report.within, report.within_beside = within.name, beside[within]
     print_report(report, concurrency=args.concurrency, model=classifier.name)
     ratio = report.ratio()
@@ -805,6 +805,11 @@ def pick_finalists(scan: dict[Setup, float], concurrency: int) -> list[Setup]:
     ranked = sorted(scan, key=scan.__getitem__, reverse=True)
     fits = [setup for setup in ranked if setup.in_flight <= concurrency][:1]
     return ranked[:FINALISTS] + [setup for setup in fits if setup not in ranked[:FINALISTS]]
+
+
+def fastest(setups: Iterable[Setup], beside: dict[Setup, list[float]]) -> Setup:
+    """The setup of ``setups`` with the most photos/s over its slices beside the load."""
+    return max(setups, key=lambda setup: sum(beside[setup]))
 
 
 def describe_cpus(args: argparse.Namespace) -> str:
@@ -833,7 +838,7 @@ def time_finalists(
 ) -> None:
     """Time each finalist once more (its share of ``--in-process-seconds`` over the
     ``parts + 1`` slices) and append its photos/s to ``beside``; in reverse order every other
-    slice, so that neither always goes first."""
+    slice, so that none always goes first."""
     order = list(beside)[::-1] if reverse else list(beside)
     seconds = args.in_process_seconds / (parts + 1)
     for setup in order:

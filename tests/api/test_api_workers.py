@@ -120,7 +120,7 @@ def test_a_killed_worker_is_reported_then_replaced(
 
 
 KEEP_A_POOL = """
-from api.workers import WORKER_NICENESS, WorkerPool
+from api.workers import WorkerPool
 if __name__ == "__main__":
     pool = WorkerPool(None, processes=1)
     pool.start()

@@ -182,8 +182,9 @@ def test_the_plan_splits_into_consecutive_parts_of_nearly_equal_length(
 needs_affinity = pytest.mark.skipif(
     not hasattr(os, "sched_setaffinity"), reason="this system cannot pin processes to CPUs"
 )
-# A CPU this process may use (a container's CPU set need not hold CPU 0).
-CPU = str(min(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else "0"
+# CPUs this process may use (a container's CPU set need not hold CPU 0).
+CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+CPU = str(CPUS[0]) if CPUS else "0"
 
 
 @pytest.mark.parametrize(
@@ -265,10 +266,9 @@ def test_pinned_none_changes_nothing() -> None:
 def test_fifty_requests_against_a_spawned_server(
     pin: bool, food_mnist: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if pin and len(cpus) < 2:
+    if pin and len(CPUS) < 2:
         pytest.skip("pinning the server and the generator apart needs 2 CPUs and CPU affinity")
-    server, client = (str(cpus[0]), str(cpus[-1])) if pin else (None, None)
+    server, client = (str(CPUS[0]), str(CPUS[-1])) if pin else (None, None)
     cpu_args = ["--server-cpus", server, "--client-cpus", client] if pin else []
     args = loadgen.get_args_parser().parse_args(
         [
