@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import datetime
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -25,14 +26,22 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from classifier.artifact import code_version, load_artifact, save_artifact
 from classifier.cli import add_data_arguments, add_option
 from classifier.data import FoodDataset, photo_batches
-from classifier.errors import ModelArtifactError
-from classifier.food_gate import FoodGate, choose_food_classes, food_mass
+from classifier.errors import DatasetError, ModelArtifactError
+from classifier.food_gate import (
+    IMAGENET_FOOD_BLOCK,
+    FoodGate,
+    FoodScore,
+    GateSignals,
+    choose_food_classes,
+    food_score_features,
+)
 from classifier.metrics import (
     MahalanobisScorer,
     expected_calibration_error,
@@ -41,14 +50,18 @@ from classifier.metrics import (
     topk_accuracy,
 )
 from classifier.model import FoodNet
-from classifier.predictor import status_masks
+from classifier.nonfood import NonFoodImage, nonfood_images, split
+from classifier.predictor import FoodSignal, status_masks
 from classifier.presets import EvalPreset
 
 NOT_FOOD_DETECTOR = (
-    "Two signals; either one flags a photo. (1) Mahalanobis distance of pooled features to the "
-    "nearest class mean, shared covariance fitted on the training split (Lee et al., 2018). "
-    "(2) The food gate: the un-fine-tuned ImageNet EfficientNet-Lite0's probability on the "
-    "ImageNet classes the training photos fall into."
+    "A logistic food score on three numbers a photo: the un-fine-tuned ImageNet "
+    "EfficientNet-Lite0's probability on food classes (the classes the training photos fall "
+    "into, plus ImageNet's food block 923-969) as a logit, that network's entropy, and the dish "
+    "model's log top probability. Fitted on real-resolution food photos against generated "
+    "non-food images; a photo scoring below thresholds.min_food_score is not_food. The feature "
+    "distance (Mahalanobis, Lee et al. 2018) is still published as ood_score, but on real photos "
+    "it is lower for non-food than for food, so it does not decide the status."
 )
 # Training photos a dish used to pick the food gate's ImageNet classes.
 GATE_PHOTOS_PER_DISH = 30
@@ -60,8 +73,7 @@ DETECTOR_PHOTOS_PER_DISH = 200
 @dataclass(frozen=True)
 class CalibrationOptions:
     val_split: str = "val"
-    not_food_rate: float = 0.02
-    food_gate_rate: float = 0.02
+    food_refusal_rate: float = 0.01
     confident_precision: float = 0.97
     precision_confidence: float = 0.95
     max_flagged: float = 0.045
@@ -100,8 +112,11 @@ def confidence_level(text: str) -> float:
 # The options that decide what a status means, with their command-line type and help.
 POLICY_OPTIONS = (
     ("val_split", str, "split for calibration"),
-    ("not_food_rate", share, "share of val photos the feature-distance detector flags"),
-    ("food_gate_rate", share, "share of val photos the ImageNet food gate flags"),
+    (
+        "food_refusal_rate",
+        share,
+        "share of the real food photos (the fitting half) that the not-food detector may refuse",
+    ),
     ("confident_precision", share, "accuracy wanted among confident val answers"),
     (
         "precision_confidence",
@@ -162,60 +177,34 @@ def accuracy_lower_bound(correct: int, total: int, confidence: float) -> float:
     return (centre - spread) / (1 + z2 / total)
 
 
-def choose_thresholds(
+def choose_unsure_threshold(
     probs: torch.Tensor,
-    ood_scores: torch.Tensor,
-    food_mass: torch.Tensor,
     targets: torch.Tensor,
     *,
-    not_food_rate: float,
-    food_gate_rate: float,
     confident_precision: float,
     precision_confidence: float = 0.5,
     max_flagged: float,
-) -> dict[str, float]:
-    """Pick the not-food and unsure thresholds on validation data.
-
-    ``not_food_score`` flags ``not_food_rate`` of the validation photos and ``min_food_mass``
-    flags ``food_gate_rate`` of them. ``unsure_probability``: the lowest top-probability
-    threshold at which the remaining confident answers are right ``confident_precision`` of the
-    time, with ``precision_confidence`` (a lower confidence bound, so the promise holds beyond
-    these photos rather than just at the edge), capped so at most ``max_flagged`` of the
-    validation photos end up flagged.
-    """
-    ood_threshold = float(torch.quantile(ood_scores, 1 - not_food_rate))
-    min_food_mass = float(torch.quantile(food_mass.double(), food_gate_rate))
-    kept = (ood_scores <= ood_threshold) & (food_mass >= min_food_mass)
+) -> float:
+    """The lowest top-probability threshold at which the confident answers are right
+    ``confident_precision`` of the time with ``precision_confidence`` (a lower confidence bound,
+    so the promise holds beyond these photos rather than just at the edge), capped so that at
+    most ``max_flagged`` of the photos end up unsure."""
     confidence, predicted = probs.max(1)
     correct = predicted.eq(targets)
-    candidates = torch.sort(confidence[kept]).values
-    cap_index = int(max_flagged * len(probs)) - int((~kept).sum())
-    unsure_threshold = 0.0
-    for i, threshold in enumerate(candidates.tolist()):
+    candidates = torch.sort(confidence).values
+    cap_index = int(max_flagged * len(probs))
+    threshold = 0.0
+    for i, candidate in enumerate(candidates.tolist()):
         if i > max(cap_index, 0):
             break
-        unsure_threshold = threshold
-        confident = kept & (confidence >= threshold)
+        threshold = candidate
+        confident = confidence >= candidate
         right = int(correct[confident].sum())
         if accuracy_lower_bound(right, int(confident.sum()), precision_confidence) >= (
             confident_precision
         ):
             break
-    return {
-        "not_food_score": ood_threshold,
-        "min_food_mass": min_food_mass,
-        "unsure_probability": unsure_threshold,
-    }
-
-
-def status_counts(probs, ood_scores, food_mass, thresholds) -> dict[str, float]:
-    not_food, unsure = status_masks(probs.max(1).values, ood_scores, food_mass, thresholds)
-    confident = ~not_food & ~unsure
-    return {
-        "not_food": not_food.float().mean().item(),
-        "unsure": unsure.float().mean().item(),
-        "confident": confident.float().mean().item(),
-    }
+    return threshold
 
 
 def crossfit_ece(logits: torch.Tensor, targets: torch.Tensor, seed: int = 0) -> float:
@@ -250,6 +239,102 @@ def _loader(dataset: Dataset, batch_size: int) -> DataLoader:
     return DataLoader(dataset, batch_size=batch_size, shuffle=False)
 
 
+@dataclass(frozen=True)
+class PhotoSignals:
+    """What the status rule reads for a set of photos, one row a photo."""
+
+    logits: torch.Tensor
+    ood: torch.Tensor
+    gate: GateSignals
+
+    def __getitem__(self, rows: Any) -> PhotoSignals:
+        return PhotoSignals(self.logits[rows], self.ood[rows], self.gate[rows])
+
+
+@torch.no_grad()
+def photo_signals(
+    model: FoodNet,
+    scorer: MahalanobisScorer,
+    gate: FoodGate,
+    preset: EvalPreset,
+    batches: Iterator[list[Image.Image]],
+) -> PhotoSignals:
+    """Dish logits, feature distance and food-gate signals for photos, through the shipping
+    pipeline (the dish model sees ``preset(photo)``, the gate the photo itself)."""
+    model.eval()
+    logits, ood, mass, entropy = [], [], [], []
+    for images in batches:
+        features = model.features(torch.stack([preset(image) for image in images]))
+        logits.append(model.head(features).float())
+        ood.append(scorer.score(features))
+        signals = gate.signals(images)
+        mass.append(signals.food_mass)
+        entropy.append(signals.entropy)
+    return PhotoSignals(
+        torch.cat(logits), torch.cat(ood), GateSignals(torch.cat(mass), torch.cat(entropy))
+    )
+
+
+def alternate_halves(count: int) -> tuple[list[int], list[int]]:
+    """``(fit, check)`` indices: every other photo to each half, so both see every dish."""
+    return list(range(0, count, 2)), list(range(1, count, 2))
+
+
+def status_report(
+    signals: PhotoSignals,
+    temperature: float,
+    score: FoodScore,
+    thresholds: dict[str, float],
+    targets: torch.Tensor | None = None,
+) -> dict[str, float]:
+    """The share of each status; with ``targets``, also the accuracy among confident answers."""
+    probs = F.softmax(signals.logits / temperature, dim=1)
+    top = probs.max(1).values
+    food = FoodSignal(signals.gate.food_mass, score(signals.gate, top))
+    not_food, unsure = status_masks(top, signals.ood, food, thresholds)
+    confident = ~not_food & ~unsure
+    report = {
+        "images": len(top),
+        "not_food": not_food.float().mean().item(),
+        "unsure": unsure.float().mean().item(),
+        "confident": confident.float().mean().item(),
+    }
+    if targets is not None and confident.any():
+        right = probs[confident].argmax(1).eq(targets[confident])
+        report["confident_accuracy"] = right.float().mean().item()
+    return report
+
+
+def fit_food_score(
+    food: PhotoSignals,
+    not_food: PhotoSignals,
+    temperature: float,
+    refusal_rate: float,
+) -> tuple[FoodScore, float]:
+    """The food score and its threshold: the ``refusal_rate`` quantile of the food photos'
+    scores, so that about that share of real food is refused."""
+
+    def features(signals: PhotoSignals) -> torch.Tensor:
+        top = F.softmax(signals.logits / temperature, dim=1).max(1).values
+        return food_score_features(signals.gate, top)
+
+    score = FoodScore.fit(features(food), features(not_food))
+    top = F.softmax(food.logits / temperature, dim=1).max(1).values
+    threshold = float(torch.quantile(score(food.gate, top).double(), refusal_rate))
+    return score, threshold
+
+
+def choose_gate_classes(data_root: Path, options: CalibrationOptions) -> FoodGate:
+    """A food gate whose classes are those the training photos fall into, plus ImageNet's food
+    block (real photos that the data-picked classes miss land there)."""
+    gate = FoodGate()
+    limit = min(options.limit_per_class or GATE_PHOTOS_PER_DISH, GATE_PHOTOS_PER_DISH)
+    sample = FoodDataset(data_root, "train", limit_per_class=limit)
+    picked = choose_food_classes(gate_outputs(gate, sample, options.batch_size, "food gate"))
+    gate.food_classes = sorted(set(picked) | set(IMAGENET_FOOD_BLOCK))
+    return gate
+
+
 def calibrate(
     model: FoodNet,
     classes: list[str],
@@ -257,69 +342,141 @@ def calibrate(
     preset: EvalPreset,
     options: CalibrationOptions,
     device: torch.device | None = None,
-) -> dict[str, Any]:
-    """Fit everything a prediction's status needs; returns the card fields and the scorer."""
+    *,
+    real_photos: Path | None = None,
+    scorer: MahalanobisScorer | None = None,
+) -> Calibration:
+    """Fit everything a prediction's status needs.
+
+    - the temperature and the unsure threshold on ``data_root``'s validation split: photos the
+      model never trained on;
+    - the feature-distance scorer (published, not deciding) on its training split, unless
+      ``scorer`` is given: it depends on the weights alone, so a model whose weights did not
+      change keeps its own (fitting it reads 20,200 photos);
+    - the food gate's classes on a sample of its training photos;
+    - the food score and its threshold on real food photos, ``real_photos``'s training split
+      (default: ``data_root``'s), against the generated non-food set: every other photo of
+      each fits, the others check. The food gate never trained on any of these photos, so
+      its signals on them are fair even where the dish model trained on the same photos.
+    """
     device = device or torch.device("cpu")
+    model = model.to(device)
     limit = options.limit_per_class
     val_set = FoodDataset(data_root, options.val_split, preset, limit_per_class=limit)
-    detector_limit = min(limit or DETECTOR_PHOTOS_PER_DISH, DETECTOR_PHOTOS_PER_DISH)
-    train_plain = FoodDataset(data_root, "train", preset, limit_per_class=detector_limit)
-    val_logits, val_features, val_targets = collect_outputs(
+    val_logits, _, val_targets = collect_outputs(
         model, _loader(val_set, options.batch_size), device, "val"
     )
-    _, train_features, train_targets = collect_outputs(
-        model, _loader(train_plain, options.batch_size), device, "train features"
-    )
-    scorer = MahalanobisScorer.fit(train_features, train_targets, len(classes))
-
-    gate = FoodGate()
-    gate_sample = FoodDataset(
-        data_root, "train", limit_per_class=min(limit or GATE_PHOTOS_PER_DISH, GATE_PHOTOS_PER_DISH)
-    )
-    gate.food_classes = choose_food_classes(
-        gate_outputs(gate, gate_sample, options.batch_size, "food gate classes")
-    )
-    val_photos = FoodDataset(data_root, options.val_split, limit_per_class=limit)
-    val_food_mass = food_mass(
-        gate_outputs(gate, val_photos, options.batch_size, "food gate"), gate.food_classes
-    )
-
+    distance_fit = "kept from the model's last calibration (same weights)"
+    if scorer is None:
+        scorer, distance_fit = fit_distance_scorer(model, classes, data_root, preset, options)
     temperature = fit_temperature(val_logits, val_targets)
-    probs = F.softmax(val_logits / temperature, dim=1)
-    ood = scorer.score(val_features)
-    thresholds = choose_thresholds(
-        probs,
-        ood,
-        val_food_mass,
+    unsure_probability = choose_unsure_threshold(
+        F.softmax(val_logits / temperature, dim=1),
         val_targets,
-        not_food_rate=options.not_food_rate,
-        food_gate_rate=options.food_gate_rate,
         confident_precision=options.confident_precision,
         precision_confidence=options.precision_confidence,
         max_flagged=options.max_flagged,
     )
+
+    model = model.cpu()
+    gate = choose_gate_classes(data_root, options)
+    food_root = real_photos or data_root
+    food_set = FoodDataset(food_root, "train", limit_per_class=limit)
+    food = photo_signals(
+        model, scorer, gate, preset, photo_batches(food_set, options.batch_size, "real photos")
+    )
+    food_targets = _targets_in(food_set, classes)
+    non_food_images = nonfood_images()
+    non_food = photo_signals(
+        model, scorer, gate, preset, iter([[item.image for item in non_food_images]])
+    )
+    food_fit, food_check = alternate_halves(len(food_set))
+    non_food_fit, non_food_check = split_indices(non_food_images)
+    score, min_food_score = fit_food_score(
+        food[food_fit], non_food[non_food_fit], temperature, options.food_refusal_rate
+    )
+    thresholds = {"unsure_probability": unsure_probability, "min_food_score": min_food_score}
+
+    def report(signals: PhotoSignals, targets: torch.Tensor | None = None) -> dict[str, float]:
+        return status_report(signals, temperature, score, thresholds, targets)
+
     metrics = {
         "split": options.val_split,
         "images": len(val_set),
         **measure(val_logits, val_targets, classes, temperature),
-        "flagged_share": status_counts(probs, ood, val_food_mass, thresholds),
     }
-    return {
-        "scorer": scorer,
-        "card": {
+    return Calibration(
+        scorer=scorer,
+        card={
             "metrics": metrics,
             "temperature": temperature,
             "thresholds": thresholds,
-            "food_gate": gate.to_card(),
+            "food_gate": {**gate.to_card(), "score": score.to_card()},
             "not_food_detector": NOT_FOOD_DETECTOR,
             "calibration": {
                 "options": dataclasses.asdict(options),
-                "training_images": len(train_plain),
-                "food_gate_photos": len(gate_sample),
+                "set_by": {
+                    "temperature": f"{data_root.name} {options.val_split} ({len(val_set)})",
+                    "unsure_probability": f"{data_root.name} {options.val_split} ({len(val_set)})",
+                    "food_score and min_food_score": f"{food_root.name} train, every other "
+                    f"photo ({len(food_fit)}), against the generated non-food set, every "
+                    f"other image of each kind ({len(non_food_fit)})",
+                    "feature distance": distance_fit,
+                },
+                "real_photos": {
+                    "data": str(food_root),
+                    "fit": report(food[food_fit], food_targets[food_fit]),
+                    "check": report(food[food_check], food_targets[food_check]),
+                },
+                "non_food": {
+                    "fit": report(non_food[non_food_fit]),
+                    "check": report(non_food[non_food_check]),
+                },
                 "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             },
         },
-    }
+    )
+
+
+def fit_distance_scorer(
+    model: FoodNet,
+    classes: list[str],
+    data_root: Path,
+    preset: EvalPreset,
+    options: CalibrationOptions,
+) -> tuple[MahalanobisScorer, str]:
+    """The feature-distance scorer fitted on training photos, and which photos those were."""
+    limit = min(options.limit_per_class or DETECTOR_PHOTOS_PER_DISH, DETECTOR_PHOTOS_PER_DISH)
+    photos = FoodDataset(data_root, "train", preset, limit_per_class=limit)
+    device = next(model.parameters()).device
+    _, features, targets = collect_outputs(
+        model, _loader(photos, options.batch_size), device, "train features"
+    )
+    scorer = MahalanobisScorer.fit(features, targets, len(classes))
+    return scorer, f"{data_root.name} train ({len(photos)})"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A calibration's card fields and its fitted feature-distance scorer."""
+
+    scorer: MahalanobisScorer
+    card: dict[str, Any]
+
+
+def split_indices(images: list[NonFoodImage]) -> tuple[list[int], list[int]]:
+    fit, check = split(images)
+    position = {id(item): i for i, item in enumerate(images)}
+    return [position[id(item)] for item in fit], [position[id(item)] for item in check]
+
+
+def _targets_in(dataset: FoodDataset, classes: list[str]) -> torch.Tensor:
+    """The dataset's targets as indices into ``classes`` (a 10-dish set under a 101-dish model)."""
+    index = {label: i for i, label in enumerate(classes)}
+    missing = set(dataset.classes) - set(index)
+    if missing:
+        raise DatasetError(f"The model does not know these dishes: {', '.join(sorted(missing))}")
+    return torch.tensor([index[dataset.classes[target]] for _, target in dataset.samples])
 
 
 def average_weights(
@@ -375,9 +532,10 @@ def _identity(card: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     model_dir = Path(args.model)
-    model, _, labels, card = load_artifact(model_dir)
+    model, scorer, labels, card = load_artifact(model_dir)
     if args.average_with:
         card = average_weights(model, labels, card, [Path(d) for d in args.average_with])
+        scorer = None  # new weights: the feature distance is fitted again
     if args.version:
         card["version"] = args.version
     model = model.to(memory_format=torch.channels_last)
@@ -385,21 +543,33 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         model.test_time_flip = card["test_time_flip"] = args.test_time_flip
     options = CalibrationOptions.from_args(args, card.get("calibration", {}).get("options"))
     preset = EvalPreset.from_card(card)
-    result = calibrate(model, list(labels), Path(args.data), preset, options)
-    card = {**card, **result["card"]}
+    real_photos = Path(args.real_photos) if args.real_photos else None
+    result = calibrate(
+        model,
+        list(labels),
+        Path(args.data),
+        preset,
+        options,
+        real_photos=real_photos,
+        scorer=scorer,
+    )
+    card = {**card, **result.card}
     card["preprocessing"] = {**card["preprocessing"], "pipeline": preset.describe()}
     out = Path(args.out) if args.out else model_dir
-    card = save_artifact(out, model, result["scorer"], labels, card)
+    card = save_artifact(out, model, result.scorer, labels, card)
     print(summary(out, card))
     return card
 
 
 def summary(out: Path, card: dict[str, Any]) -> str:
-    m, flagged = card["metrics"], card["metrics"]["flagged_share"]
+    m, record = card["metrics"], card["calibration"]
+    real, non_food = record["real_photos"]["check"], record["non_food"]["check"]
     return (
         f"Wrote {out}: top-1 {m['top1']:.3f}, top-5 {m['top5']:.3f}, ECE {m['ece']:.3f} "
-        f"(T={card['temperature']:.2f}); val flagged not_food {flagged['not_food']:.3f}, "
-        f"unsure {flagged['unsure']:.3f}"
+        f"(T={card['temperature']:.2f}); real photos (check half): confident "
+        f"{real['confident']:.3f}, unsure {real['unsure']:.3f}, not_food {real['not_food']:.3f}; "
+        f"non-food (check half) refused {non_food['not_food']:.3f}, confident "
+        f"{non_food['confident']:.3f}"
     )
 
 
@@ -431,9 +601,19 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=None,
         help="average each photo with its mirror image (default: as the card says)",
     )
+    add_real_photos_argument(parser)
     add_calibration_arguments(parser, keep_card=True)
     add_data_arguments(parser)
     return parser
+
+
+def add_real_photos_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--real-photos",
+        default=None,
+        help="Food-101-layout folder of real-resolution food photos whose training split fits "
+        "the not-food detector (default: the --data folder's)",
+    )
 
 
 if __name__ == "__main__":

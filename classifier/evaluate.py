@@ -2,9 +2,12 @@
 
     python -m classifier.evaluate --model models/food10-lite0 --data ../shared/data/food-mnist
 
-Prints top-1/top-3/top-5, calibration, a per-class table, how often validation photos are
-flagged, and the not-food check on scikit-image's sample photos; writes ``metrics.json`` and
-``confusion.png`` into ``--out``.
+Prints top-1/top-3/top-5, calibration, a per-class table, the share of each status, the most
+confused dishes, and the not-food check on the generated non-food set
+(:mod:`classifier.nonfood`); writes into ``--out``: ``metrics.json``, ``confusion.png``,
+``reliability.png`` (calibration before and after temperature), ``coverage.png`` (accuracy and
+share confident against the unsure threshold), ``statuses.png`` (the share of each status on
+these photos and on the non-food set) and ``confused-pairs.png``.
 """
 
 from __future__ import annotations
@@ -14,9 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 
 from classifier.cli import add_data_arguments
 from classifier.data import FoodDataset, photo_batches
@@ -26,50 +27,16 @@ from classifier.metrics import (
     per_class_accuracy,
     topk_accuracy,
 )
-from classifier.predictor import Classifier, Prediction, load_classifier
-
-# scikit-image's bundled sample photos, none of them a dish (``coffee`` is a cup of coffee).
-NON_FOOD_SAMPLES = (
-    "astronaut",
-    "brick",
-    "camera",
-    "cell",
-    "checkerboard",
-    "chelsea",
-    "clock",
-    "coffee",
-    "coins",
-    "colorwheel",
-    "grass",
-    "gravel",
-    "horse",
-    "hubble_deep_field",
-    "immunohistochemistry",
-    "logo",
-    "microaneurysms",
-    "moon",
-    "page",
-    "retina",
-    "rocket",
-    "stereo_motorcycle",
-    "text",
+from classifier.nonfood import nonfood_images
+from classifier.plots import (
+    most_confused,
+    save_confused_pairs,
+    save_confusion,
+    save_coverage,
+    save_reliability,
+    save_statuses,
 )
-
-
-def non_food_images() -> dict[str, Image.Image]:
-    """scikit-image's sample photos as RGB images (needs the dev dependency scikit-image)."""
-    from skimage import data
-    from skimage.util import img_as_ubyte
-
-    images = {}
-    for name in NON_FOOD_SAMPLES:
-        array = getattr(data, name)()
-        if isinstance(array, tuple):  # stereo pairs
-            array = array[0]
-        array = img_as_ubyte(array)
-        image = Image.fromarray(array)
-        images[name] = image.convert("RGB")
-    return images
+from classifier.predictor import Classifier, Prediction, load_classifier
 
 
 def predict_split(
@@ -101,36 +68,20 @@ def flagged_share(predictions: list[Prediction]) -> dict[str, float]:
 
 
 def check_non_food(classifier: Classifier) -> dict[str, Any]:
-    predictions = classifier.predict_batch(list(non_food_images().values()))
+    """Statuses on the generated non-food set: all of it should be refused (``not_food``),
+    and none of it answered ``confident``."""
+    images = nonfood_images()
+    predictions = classifier.predict_batch([item.image for item in images])
     per_image = {
-        name: {"status": p.status, "top": p.best.label, "probability": p.best.probability}
-        for name, p in zip(NON_FOOD_SAMPLES, predictions, strict=True)
+        item.name: {
+            "family": item.family,
+            "status": p.status,
+            "top": p.best.label,
+            "probability": p.best.probability,
+        }
+        for item, p in zip(images, predictions, strict=True)
     }
-    flagged = sum(p.status != "confident" for p in predictions) / len(predictions)
-    return {"images": len(predictions), "flagged_share": flagged, "per_image": per_image}
-
-
-def save_confusion_png(matrix: torch.Tensor, labels: list[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    size = max(6, len(labels) * 0.5)
-    figure, axes = plt.subplots(figsize=(size, size))
-    normalised = matrix.float() / matrix.sum(1, keepdim=True).clamp(min=1)
-    axes.imshow(normalised.numpy(), cmap="Blues", vmin=0, vmax=1)
-    axes.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
-    axes.set_yticks(range(len(labels)), labels, fontsize=7)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    if len(labels) <= 20:
-        for (row, col), value in np.ndenumerate(matrix.numpy()):
-            if value:
-                axes.text(col, row, str(value), ha="center", va="center", fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    return {"images": len(predictions), **flagged_share(predictions), "per_image": per_image}
 
 
 def evaluate(classifier: Classifier, dataset: FoodDataset, batch_size: int) -> dict[str, Any]:
@@ -143,6 +94,7 @@ def evaluate(classifier: Classifier, dataset: FoodDataset, batch_size: int) -> d
     predictions, targets = predict_split(classifier, dataset, batch_size)
     targets = torch.tensor([labels.index(dataset.classes[t]) for t in targets.tolist()])
     probs = probability_matrix(predictions, labels)
+    confusion = confusion_matrix(probs, targets, len(labels))
     return {
         "images": len(dataset),
         "top1": topk_accuracy(probs, targets, 1),
@@ -158,7 +110,10 @@ def evaluate(classifier: Classifier, dataset: FoodDataset, batch_size: int) -> d
         },
         "flagged_share": flagged_share(predictions),
         "confident_accuracy": confident_accuracy(predictions, probs, targets),
-        "_confusion": confusion_matrix(probs, targets, len(labels)),
+        "most_confused": most_confused(confusion, labels),
+        "_confusion": confusion,
+        "_probs": probs,
+        "_targets": targets,
     }
 
 
@@ -183,15 +138,20 @@ def print_report(metrics: dict[str, Any], non_food: dict[str, Any] | None) -> No
     print(f"{'dish':<28} accuracy")
     for label, accuracy in metrics["per_class_accuracy"].items():
         print(f"{label:<28} {accuracy:.3f}")
+    print("most confused (true → predicted, photos):")
+    for pair in metrics["most_confused"]:
+        print(f"  {pair['true']} → {pair['predicted']}: {pair['photos']}")
     if non_food:
         print(
-            f"non-food photos: {non_food['flagged_share']:.0%} of {non_food['images']} flagged "
-            "unsure or not_food"
+            f"non-food images: {non_food['not_food']:.0%} of {non_food['images']} refused "
+            f"(not_food), {non_food['confident']:.0%} confident"
         )
         for name, result in non_food["per_image"].items():
-            print(
-                f"  {name:<22} {result['status']:<10} ({result['top']} {result['probability']:.2f})"
-            )
+            if result["status"] != "not_food":
+                print(
+                    f"  not refused: {name:<26} {result['status']:<10} "
+                    f"({result['top']} {result['probability']:.2f})"
+                )
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -202,7 +162,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     print_report(metrics, non_food)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    save_confusion_png(metrics.pop("_confusion"), list(classifier.labels), out / "confusion.png")
+    save_figures(classifier, metrics, non_food, out, f"{Path(args.data).name} {args.split}")
     report = {
         "model": classifier.name,
         "data": str(args.data),
@@ -211,8 +171,32 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "non_food": non_food,
     }
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"Wrote {out / 'metrics.json'} and {out / 'confusion.png'}")
+    print(f"Wrote {out / 'metrics.json'} and the figures beside it")
     return report
+
+
+def save_figures(
+    classifier: Classifier,
+    metrics: dict[str, Any],
+    non_food: dict[str, Any] | None,
+    out: Path,
+    title: str,
+) -> None:
+    """Write the PNGs; pops the tensors the figures need out of ``metrics``."""
+    labels = list(classifier.labels)
+    probs, targets = metrics.pop("_probs"), metrics.pop("_targets")
+    save_confusion(metrics.pop("_confusion"), labels, out / "confusion.png")
+    temperature = float(classifier.card["temperature"])
+    # The published probabilities are softmax(z / T); softmax(T · log p) gives back softmax(z).
+    before = torch.softmax(temperature * probs.clamp(min=1e-12).log(), dim=1)
+    save_reliability(before, probs, targets, out / "reliability.png", title)
+    chosen = float(classifier.card["thresholds"]["unsure_probability"])
+    save_coverage(probs, targets, chosen, out / "coverage.png", title)
+    rates = {title: metrics["flagged_share"]}
+    if non_food:
+        rates[f"non-food set ({non_food['images']})"] = non_food
+    save_statuses(rates, out / "statuses.png")
+    save_confused_pairs(metrics["most_confused"], out / "confused-pairs.png", title)
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -227,13 +211,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "--out",
         default="runs/evaluation",
-        help="where to write metrics.json and confusion.png (default: runs/evaluation)",
+        help="where to write metrics.json and the figures (default: runs/evaluation)",
     )
     add_data_arguments(parser)
     parser.add_argument(
         "--skip-non-food",
         action="store_true",
-        help="skip the not-food check on scikit-image's sample photos",
+        help="skip the not-food check on the generated non-food set",
     )
     return parser
 

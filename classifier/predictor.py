@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from classifier.artifact import fetch_s3_model, load_artifact, verify_artifact
-from classifier.food_gate import FoodGate
+from classifier.food_gate import FoodGate, FoodScore, GateSignals
 from classifier.metrics import MahalanobisScorer
 from classifier.model import FoodNet, fuse_for_inference
 from classifier.presets import EvalPreset
@@ -42,10 +42,12 @@ class Prediction:
     """What the classifier says about one photo.
 
     ``status`` is ``"confident"``, ``"unsure"`` (the top probability is below the threshold
-    chosen on validation data) or ``"not_food"`` (the photo's features are far from every dish
-    the model knows, or the food gate sees no food). ``top`` is sorted from most to least
-    likely. ``food_score`` is the food gate's ImageNet probability on food classes (``None``
-    when the model has no gate).
+    chosen on validation data) or ``"not_food"`` (the food score is below its threshold; see
+    :func:`status_masks`). ``top`` is sorted from most to least likely, and is filled on
+    ``not_food`` too, so that a person who says "it is food" can pick from it.
+    ``food_score`` (0-1, higher is more like food) is the not-food detector's score for the
+    photo (``None`` when the model has no food gate); ``ood_score`` is the feature distance to
+    the nearest dish, published for inspection (it no longer decides the status).
     """
 
     status: Status
@@ -94,6 +96,8 @@ class Classifier:
         self._scorer = scorer
         gate = card.get("food_gate")
         self._gate = FoodGate.from_card(gate, self.dtype) if gate else None
+        score = gate.get("score") if gate else None
+        self._food_score = FoodScore.from_card(score) if score else None
         self._labels = list(labels)
         self._display = labels
         self._preset = EvalPreset.from_card(card)
@@ -131,16 +135,18 @@ class Classifier:
                 probs = F.softmax(self._model.head(features) / self._temperature, dim=1)
                 ood = self._scorer.score(features)
         if beside:
-            food = beside.result()
+            gate = beside.result()
         elif self._gate:
-            food = self._gate.food_mass(images)
+            gate = self._gate.signals(images)
         else:
-            food = None
-        not_food, unsure = status_masks(probs.max(1).values, ood, food, self._thresholds)
+            gate = None
+        top_probability = probs.max(1).values
+        food = self._food_signal(gate, top_probability)
+        not_food, unsure = status_masks(top_probability, ood, food, self._thresholds)
         latency_ms = (time.perf_counter() - started) * 1000 / len(images)
         k = min(top_k, len(self._labels))
         values, indices = probs.topk(k, dim=1)
-        food_scores = food.tolist() if food is not None else [None] * len(images)
+        food_scores = _published_food_scores(food, len(images))
         statuses: list[Status] = [
             "not_food" if far else "unsure" if low else "confident"
             for far, low in zip(not_food.tolist(), unsure.tolist(), strict=True)
@@ -156,7 +162,16 @@ class Classifier:
             predictions.append(Prediction(status, top, float(score), food_score, latency_ms))
         return predictions
 
-    def _start_food_gate(self, images: list[Image.Image]) -> Future[torch.Tensor] | None:
+    def _food_signal(
+        self, gate: GateSignals | None, top_probability: torch.Tensor
+    ) -> FoodSignal | None:
+        if gate is None:
+            return None
+        if self._food_score is None:  # a card from before the food score: the mass alone
+            return FoodSignal(mass=gate.food_mass, score=None)
+        return FoodSignal(mass=gate.food_mass, score=self._food_score(gate, top_probability))
+
+    def _start_food_gate(self, images: list[Image.Image]) -> Future[GateSignals] | None:
         """Run the food gate on a single-threaded helper, beside the classifier.
 
         EfficientNet-Lite0 at batch 1 gains little from a second thread (16 ms on one, 14.5 on
@@ -165,7 +180,7 @@ class Classifier:
         """
         if self._gate is None:
             return None
-        return self._gate_threads.submit(self._gate.food_mass, images)
+        return self._gate_threads.submit(self._gate.signals, images)
 
 
 @contextmanager
@@ -183,20 +198,42 @@ def _torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@dataclass(frozen=True)
+class FoodSignal:
+    """The food gate's mass and, where the card has one, the food score's logit."""
+
+    mass: torch.Tensor
+    score: torch.Tensor | None
+
+
+def _published_food_scores(food: FoodSignal | None, count: int) -> list[float | None]:
+    if food is None:
+        return [None] * count
+    if food.score is None:
+        return food.mass.tolist()
+    return torch.sigmoid(food.score).tolist()
+
+
 def status_masks(
     top_probability: torch.Tensor,
     ood_score: torch.Tensor,
-    food_mass: torch.Tensor | None,
+    food: FoodSignal | None,
     thresholds: dict[str, float],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(not_food, unsure)`` masks: the one rule that predictions use and calibration measures.
 
-    ``not_food``: the features are far from every dish, or the food gate sees no food;
-    ``unsure``: otherwise, when the top probability is below the unsure threshold.
+    ``not_food`` when any threshold the card sets is crossed: the food score's logit below
+    ``min_food_score`` (cards from 2026-12 on set only this one), the food mass below
+    ``min_food_mass``, or the feature distance above ``not_food_score`` (older cards).
+    ``unsure``: otherwise, when the top probability is below ``unsure_probability``.
     """
-    not_food = ood_score > thresholds["not_food_score"]
-    if food_mass is not None:
-        not_food = not_food | (food_mass < thresholds.get("min_food_mass", 0.0))
+    not_food = torch.zeros_like(top_probability, dtype=torch.bool)
+    if "not_food_score" in thresholds:
+        not_food |= ood_score > thresholds["not_food_score"]
+    if food is not None and "min_food_mass" in thresholds:
+        not_food |= food.mass < thresholds["min_food_mass"]
+    if food is not None and food.score is not None and "min_food_score" in thresholds:
+        not_food |= food.score < thresholds["min_food_score"]
     unsure = ~not_food & (top_probability < thresholds["unsure_probability"])
     return not_food, unsure
 

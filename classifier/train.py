@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import pickle
 import random
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from classifier.artifact import code_version, display_name, load_artifact, save_
 from classifier.calibrate import (
     CalibrationOptions,
     add_calibration_arguments,
+    add_real_photos_argument,
     calibrate,
     collect_outputs,
     summary,
@@ -53,20 +55,43 @@ def set_seed(seed: int) -> None:
 
 
 def rng_state(loader: DataLoader) -> dict[str, Any]:
-    """Every random state a resumed run needs to continue exactly where this one stopped."""
+    """Every random state a resumed run needs to continue exactly where this one stopped, as
+    tensors and plain values only, so that ``torch.load(weights_only=True)`` reads it back."""
+    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
         "loader": loader.generator.get_state(),
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": [
+            kind,
+            torch.from_numpy(keys.astype(np.int64)),
+            position,
+            has_gauss,
+            cached_gaussian,
+        ],
     }
 
 
 def restore_rng(state: dict[str, Any], loader: DataLoader) -> None:
     torch.set_rng_state(state["torch"])
     loader.generator.set_state(state["loader"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    python_state = state["python"]
+    random.setstate((python_state[0], tuple(python_state[1]), python_state[2]))
+    kind, keys, position, has_gauss, cached_gaussian = state["numpy"]
+    np.random.set_state(
+        (kind, keys.numpy().astype(np.uint32), position, has_gauss, cached_gaussian)
+    )
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A training checkpoint, read without running any code it may carry (``weights_only``)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise SystemExit(
+            f"{path} is not a checkpoint this script wrote (it holds more than tensors and "
+            "plain values), so it is not loaded."
+        ) from error
 
 
 def pick_device(name: str) -> torch.device:
@@ -80,7 +105,7 @@ def initial_weights(source: Path) -> dict[str, torch.Tensor]:
     if source.is_dir():
         model, *_ = load_artifact(source)
         return model.state_dict()
-    return torch.load(source, map_location="cpu", weights_only=False)["model"]
+    return load_checkpoint(source)["model"]
 
 
 def eval_preset(args: argparse.Namespace) -> EvalPreset:
@@ -104,11 +129,27 @@ def make_loader(dataset: FoodDataset, args: argparse.Namespace, *, shuffle: bool
     )
 
 
+def batch_mixing(args: argparse.Namespace, num_classes: int):
+    """MixUp and/or CutMix on each training batch, as torchvision's references apply them (one
+    of the two chosen at random per batch); ``None`` when both are off."""
+    from torchvision.transforms import v2
+
+    mixes = []
+    if args.mixup_alpha > 0:
+        mixes.append(v2.MixUp(alpha=args.mixup_alpha, num_classes=num_classes))
+    if args.cutmix_alpha > 0:
+        mixes.append(v2.CutMix(alpha=args.cutmix_alpha, num_classes=num_classes))
+    return v2.RandomChoice(mixes) if mixes else None
+
+
 def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, args) -> float:
     model.train()
     total_loss, seen = 0.0, 0
+    mix = batch_mixing(args, model.head.out_features)
     progress = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
     for images, targets in progress:
+        if mix is not None:
+            images, targets = mix(images, targets)
         images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
         loss = criterion(model(images), targets)
@@ -156,11 +197,14 @@ def build_card(args, classes, train_set, calibration_card) -> dict[str, Any]:
 def finalize(model, args, classes, train_set, train_root, device) -> dict[str, Any]:
     """Calibrate (temperature, not-food detectors, thresholds) and write the artifact."""
     options = CalibrationOptions.from_args(args)
-    result = calibrate(model, classes, train_root, eval_preset(args), options, device)
-    card = build_card(args, classes, train_set, result["card"])
+    real_photos = Path(args.real_photos) if args.real_photos else None
+    result = calibrate(
+        model, classes, train_root, eval_preset(args), options, device, real_photos=real_photos
+    )
+    card = build_card(args, classes, train_set, result.card)
     labels = {label: display_name(label) for label in classes}
     model.cpu()
-    return save_artifact(Path(args.out), model, result["scorer"], labels, card)
+    return save_artifact(Path(args.out), model, result.scorer, labels, card)
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -206,7 +250,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     start_epoch = 0
     if args.resume and (out / CHECKPOINT).is_file():
-        checkpoint = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(out / CHECKPOINT)
         if checkpoint["args"]["epochs"] != args.epochs:
             raise SystemExit(
                 f"{out / CHECKPOINT} belongs to a {checkpoint['args']['epochs']}-epoch run; "
@@ -275,6 +319,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         ("--weight-decay", 0.05, "AdamW weight decay"),
         ("--warmup-fraction", 0.15, "share of steps spent warming up"),
         ("--label-smoothing", 0.1, "label smoothing"),
+        ("--mixup-alpha", 0.0, "MixUp alpha; 0 turns it off"),
+        ("--cutmix-alpha", 0.0, "CutMix alpha; 0 turns it off"),
         ("--train-crop-size", 224, "training crop"),
         ("--val-resize-size", 256, "evaluation resize of the shorter side"),
         ("--val-crop-size", 224, "evaluation centre crop = network input"),
@@ -307,6 +353,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         action="store_true",
         help="evaluate each photo together with its mirror image (twice the inference cost)",
     )
+    add_real_photos_argument(parser)
     add_calibration_arguments(parser)
     parser.add_argument("--workers", type=int, default=1, help="data-loading workers (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

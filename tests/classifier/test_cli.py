@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 
 from classifier import calibrate, evaluate, predict, train
 from classifier.artifact import ARTIFACT_FILES, load_artifact
-from classifier.evaluate import non_food_images
+from classifier.food_gate import FOOD_SCORE_FEATURES
+from classifier.nonfood import nonfood_images
 from classifier.predictor import load_classifier
 
 pytestmark = pytest.mark.needs_data
@@ -56,8 +57,9 @@ def test_train_writes_a_complete_artifact(tiny_model: Path) -> None:
     assert set(card["metrics"]["per_class_accuracy"]) == set(
         json.loads((tiny_model / "labels.json").read_text())
     )
-    assert set(card["thresholds"]) == {"unsure_probability", "not_food_score", "min_food_mass"}
+    assert set(card["thresholds"]) == {"unsure_probability", "min_food_score"}
     assert card["food_gate"]["food_classes"] and card["food_gate"]["input_size"] == 160
+    assert card["food_gate"]["score"]["features"] == list(FOOD_SCORE_FEATURES)
     assert card["preprocessing"]["normalisation"].startswith("(x - 127) / 128")
     assert len(card["weights_sha256"]) == 64
 
@@ -108,15 +110,18 @@ def calibrate_args(model: Path, data: Path, out: Path, *extra: str):
 
 def test_calibrate_rewrites_an_artifact_that_still_loads(food_mnist, tiny_model, tmp_path) -> None:
     out = tmp_path / "recalibrated"
-    options = ("--limit-per-class", "2", "--food-gate-rate", "0.5", "--not-food-rate", "0.1")
+    options = ("--limit-per-class", "2", "--food-refusal-rate", "0.2")
     card = calibrate.main(calibrate_args(tiny_model, food_mnist, out, *options))
     before = json.loads((tiny_model / "card.json").read_text())
     assert card["training"] == before["training"] and card["name"] == "tiny"
-    assert card["calibration"]["options"]["food_gate_rate"] == 0.5
-    assert 0.0 < card["metrics"]["flagged_share"]["not_food"] <= 0.6
+    assert card["calibration"]["options"]["food_refusal_rate"] == 0.2
+    assert set(card["thresholds"]) == {"unsure_probability", "min_food_score"}
+    real = card["calibration"]["real_photos"]
+    assert real["fit"]["images"] == real["check"]["images"] == 10
+    assert 0.0 < real["fit"]["not_food"] <= 0.3
     model = load_classifier(str(out))
-    statuses = {p.status for p in model.predict_batch(list(non_food_images().values()))}
-    assert "not_food" in statuses
+    statuses = [p.status for p in model.predict_batch([i.image for i in nonfood_images()])]
+    assert statuses.count("not_food") >= len(statuses) // 2
 
     # Calibrating again without the options keeps the card's policy, not the defaults;
     # averaging a model with a copy of itself leaves its weights as they were.
@@ -157,8 +162,15 @@ def test_evaluate_reports_metrics_confusion_and_non_food(food_mnist, tiny_model,
     assert report["images"] == 20
     assert 0.0 <= report["top1"] <= report["top3"] <= 1.0
     assert len(report["per_class_accuracy"]) == 10
-    assert report["non_food"]["images"] >= 15
-    assert (tmp_path / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert report["non_food"]["images"] >= 60
+    assert sum(report["non_food"][s] for s in ("confident", "unsure", "not_food")) == pytest.approx(
+        1
+    )
+    assert report["most_confused"] and all(
+        p["true"] != p["predicted"] for p in report["most_confused"]
+    )
+    for figure in ("confusion", "reliability", "coverage", "statuses", "confused-pairs"):
+        assert (tmp_path / f"{figure}.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "metrics.json").read_text())["split"] == "val"
 
 
@@ -213,7 +225,7 @@ def test_train_runs_on_the_101_dish_small_photos(food101_64, tmp_path) -> None:
     [
         ("--precision-confidence", "1", "not from 0.5 up to"),
         ("--precision-confidence", "0.3", "not from 0.5 up to"),
-        ("--not-food-rate", "3", "not between 0 and 1"),
+        ("--food-refusal-rate", "3", "not between 0 and 1"),
         ("--confident-precision", "-0.1", "not between 0 and 1"),
     ],
 )
@@ -257,3 +269,25 @@ def test_fix_res_fine_tunes_only_the_top_and_keeps_batchnorm_statistics(
     # BatchNorm scales may learn; their running statistics may not.
     assert not any(name.endswith(("running_mean", "running_var")) for name in changed)
     assert any(name.startswith("backbone._bn1.") for name in changed)
+
+
+def test_mixup_and_cutmix_train_on_mixed_batches(food_mnist: Path, tiny_model: Path, tmp_path):
+    out = tmp_path / "mixed"
+    card = train.main(train_args(food_mnist, out, "--mixup-alpha", "0.2", "--cutmix-alpha", "1.0"))
+    assert card["training"]["recipe"]["mixup_alpha"] == 0.2
+    assert card["training"]["recipe"]["cutmix_alpha"] == 1.0
+    plain, mixed = load_file(tiny_model / "model.safetensors"), load_file(out / "model.safetensors")
+    assert any(not torch.equal(plain[k], mixed[k]) for k in plain if k.startswith("head."))
+
+
+def test_batch_mixing_gives_soft_targets_that_sum_to_one() -> None:
+    args = train.get_args_parser().parse_args(
+        ["--data", "d", "--out", "o", "--mixup-alpha", "0.2", "--cutmix-alpha", "1.0"]
+    )
+    mix = train.batch_mixing(args, num_classes=4)
+    torch.manual_seed(0)
+    images, targets = mix(torch.rand(6, 3, 16, 16), torch.tensor([0, 1, 2, 3, 0, 1]))
+    assert images.shape == (6, 3, 16, 16) and targets.shape == (6, 4)
+    assert torch.allclose(targets.sum(1), torch.ones(6))
+    args.mixup_alpha = args.cutmix_alpha = 0.0
+    assert train.batch_mixing(args, num_classes=4) is None

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from classifier.calibrate import accuracy_lower_bound, choose_thresholds
+from classifier.calibrate import accuracy_lower_bound, choose_unsure_threshold
 from classifier.metrics import (
     MahalanobisScorer,
     confusion_matrix,
@@ -54,31 +54,14 @@ def test_confusion_matrix_counts() -> None:
     assert matrix.tolist() == [[1, 1], [0, 1]]
 
 
-def test_thresholds_respect_the_flagged_cap() -> None:
+def test_unsure_threshold_respects_the_flagged_cap() -> None:
     torch.manual_seed(0)
     probs = F.softmax(torch.randn(1000, 10) * 3, 1)
     targets = probs.argmax(1).clone()
     targets[:200] = (targets[:200] + 1) % 10  # 80 % right: precision 0.99 is out of reach
-    ood = torch.rand(1000)
-    food_mass = torch.rand(1000)
-    thresholds = choose_thresholds(
-        probs,
-        ood,
-        food_mass,
-        targets,
-        not_food_rate=0.02,
-        food_gate_rate=0.01,
-        confident_precision=0.99,
-        max_flagged=0.05,
-    )
-    far = ood > thresholds["not_food_score"]
-    no_food = food_mass < thresholds["min_food_mass"]
-    not_food = far | no_food
-    unsure = ~not_food & (probs.max(1).values < thresholds["unsure_probability"])
-    assert 0.015 <= far.float().mean() <= 0.025
-    assert 0.005 <= no_food.float().mean() <= 0.015
-    assert (not_food | unsure).float().mean() <= 0.05 + 1e-9
-    assert unsure.any()
+    threshold = choose_unsure_threshold(probs, targets, confident_precision=0.99, max_flagged=0.05)
+    unsure = probs.max(1).values < threshold
+    assert 0.0 < unsure.float().mean() <= 0.05 + 1e-9
 
 
 def test_mahalanobis_expanded_form_matches_the_direct_distance() -> None:
@@ -118,19 +101,15 @@ def confident_accuracy_on_fresh_photos(
     precision_confidence: float, generator: torch.Generator
 ) -> float:
     probs, targets = calibrated_answers(1000, generator)
-    thresholds = choose_thresholds(
+    threshold = choose_unsure_threshold(
         probs,
-        torch.zeros(1000),
-        torch.ones(1000),
         targets,
-        not_food_rate=0.0,
-        food_gate_rate=0.0,
         confident_precision=0.9,
         precision_confidence=precision_confidence,
         max_flagged=1.0,
     )
     fresh_probs, fresh_targets = calibrated_answers(20_000, generator)
-    confident = fresh_probs.max(1).values >= thresholds["unsure_probability"]
+    confident = fresh_probs.max(1).values >= threshold
     return fresh_probs[confident].argmax(1).eq(fresh_targets[confident]).float().mean().item()
 
 

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from classifier import trunk
-from classifier.evaluate import non_food_images
 from classifier.model import load_backbone
+from classifier.nonfood import nonfood_images
 from classifier.presets import EvalPreset
 from classifier.trunk import FusedConv, InferenceTrunk, inference_dtype, native_bfloat16
 
@@ -56,7 +56,8 @@ def test_bfloat16_trunk_sees_what_float32_sees_in_real_photos(backbone) -> None:
     """bfloat16 keeps 8 bits of mantissa: the probabilities move a little, and a near tie may
     swap, but an answer that float32 gives with a clear lead stays."""
     preset = EvalPreset(crop_size=224, resize_size=224)
-    images = torch.stack([preset(image) for image in non_food_images().values()])
+    photos = [item.image for item in nonfood_images() if item.family == "photo"]
+    images = torch.stack([preset(image) for image in photos])
     with torch.inference_mode():
         full = F.softmax(InferenceTrunk(copy.deepcopy(backbone), torch.float32)(images), 1)
         half = F.softmax(InferenceTrunk(copy.deepcopy(backbone), torch.bfloat16)(images), 1)
