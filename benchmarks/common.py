@@ -58,7 +58,7 @@ def val_photo_bytes(count: int, data_dir: Path = FOOD_MNIST) -> list[bytes]:
 def latency_line(name: str, samples: Sequence[float], *, scale: float = 1.0) -> str:
     """``name  p50 … p95 … p99 … ms`` of ``samples`` (multiplied by ``scale`` first)."""
     p50, p95, p99 = (percentile(samples, q) * scale for q in (50, 95, 99))
-    return f"  {name:<28} p50 {p50:8.2f} ms  p95 {p95:8.2f} ms  p99 {p99:8.2f} ms"
+    return f"{name:<23}p50 {p50:8.2f} ms  p95 {p95:8.2f} ms  p99 {p99:8.2f} ms"
 
 
 def peak_rss_mb() -> float:

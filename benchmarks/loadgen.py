@@ -49,7 +49,7 @@ import torch
 
 from api.runner import cores_available
 from benchmarks import in_process
-from benchmarks.common import FOOD_MNIST, allocator, percentile, spawn_api, val_photos
+from benchmarks.common import FOOD_MNIST, allocator, latency_line, spawn_api, val_photos
 from benchmarks.http11 import Answer, Connection, ProtocolError
 from benchmarks.in_process import Setup, decode
 from classifier import Classifier, load_classifier
@@ -443,11 +443,7 @@ def print_report(report: Report, *, concurrency: int, model: str) -> None:
         f"{report.photo_rate():.1f} photos/s"
     )
     for name, group in (("all", outcomes), ("photos", photos), ("invalid", invalid)):
-        lat = [o.latency_ms for o in group]
-        print(
-            f"latency {name:<8}       p50 {percentile(lat, 50):.1f} ms  p95 "
-            f"{percentile(lat, 95):.1f} ms  p99 {percentile(lat, 99):.1f} ms"
-        )
+        print(latency_line(f"latency {name}", [o.latency_ms for o in group]))
     errors = Counter(o.error for o in outcomes if o.error)
     print("errors by kind         " + ("none" if not errors else ""))
     for error, n in errors.most_common():
