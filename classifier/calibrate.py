@@ -43,6 +43,7 @@ from classifier.metrics import (
 from classifier.model import FoodNet
 from classifier.predictor import status_masks
 from classifier.presets import EvalPreset
+from dishlens.settings import exit_on_bad_setting
 
 NOT_FOOD_DETECTOR = (
     "Two signals; either one flags a photo. (1) Mahalanobis distance of pooled features to the "
@@ -437,4 +438,5 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    main(get_args_parser().parse_args())
+    with exit_on_bad_setting("classifier.calibrate"):
+        main(get_args_parser().parse_args())

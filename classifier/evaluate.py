@@ -27,6 +27,7 @@ from classifier.metrics import (
     topk_accuracy,
 )
 from classifier.predictor import Classifier, Prediction, load_classifier
+from dishlens.settings import exit_on_bad_setting
 
 # scikit-image's bundled sample photos, none of them a dish (``coffee`` is a cup of coffee).
 NON_FOOD_SAMPLES = (
@@ -239,4 +240,5 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    main(get_args_parser().parse_args())
+    with exit_on_bad_setting("classifier.evaluate"):
+        main(get_args_parser().parse_args())

@@ -22,7 +22,7 @@ from classifier.metrics import MahalanobisScorer
 from classifier.model import FoodNet, fuse_for_inference
 from classifier.presets import EvalPreset
 from classifier.trunk import inference_dtype
-from dishlens.settings import Settings, load_settings
+from dishlens.settings import Settings, get_settings
 
 Status = Literal["confident", "unsure", "not_food"]
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -228,7 +228,7 @@ def load_classifier(uri: str | None = None, *, settings: Settings | None = None)
         ModelArtifactError: the model is missing, corrupt, truncated or inconsistent.
         ModelDownloadError: an S3 model could not be downloaded.
     """
-    settings = settings or load_settings()
+    settings = settings or get_settings()
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     started = time.perf_counter()
@@ -255,6 +255,6 @@ def load_model_info(uri: str | None = None, *, settings: Settings | None = None)
         ModelArtifactError: the model is missing, corrupt, truncated or inconsistent.
         ModelDownloadError: an S3 model could not be downloaded.
     """
-    model_dir = resolve_model_dir(uri, settings or load_settings())
+    model_dir = resolve_model_dir(uri, settings or get_settings())
     card, labels, _ = verify_artifact(model_dir)
     return ModelInfo(card, labels)

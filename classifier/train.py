@@ -41,7 +41,7 @@ from classifier.model import (
     freeze_trunk,
 )
 from classifier.presets import MEAN, STD, EvalPreset, FixResPreset, TrainPreset
-from dishlens.settings import load_settings
+from dishlens.settings import exit_on_bad_setting, load_settings
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -324,4 +324,5 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    main(get_args_parser().parse_args())
+    with exit_on_bad_setting("classifier.train"):
+        main(get_args_parser().parse_args())

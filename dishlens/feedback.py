@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from dishlens.errors import DishLensError
-from dishlens.settings import Settings, load_settings
+from dishlens.settings import Settings, get_settings
 
 MAX_SIDE = 1024
 JPEG_QUALITY = 90
@@ -105,7 +105,7 @@ class FeedbackStore:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> FeedbackStore:
-        settings = settings or load_settings()
+        settings = settings or get_settings()
         return cls(settings.feedback_uri)
 
     def save(self, image: Image.Image, record: FeedbackRecord) -> str:

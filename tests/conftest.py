@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dishlens.settings import Settings, env_name
+from dishlens.settings import Settings, env_name, get_settings
 from tests.support import network as network_guard
 from tests.support.servers import free_port
 
@@ -19,8 +19,9 @@ FOOD101_64 = DATA_ROOT / "food101-64"
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No setting leaks in from the developer's shell; no real AWS or HF credentials are used."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No setting leaks in from the developer's shell or from another test (the cached
+    settings are cleared around each test); no real AWS or HF credentials are used."""
     for f in dataclasses.fields(Settings):
         monkeypatch.delenv(env_name(f), raising=False)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "HF_HOME"):
@@ -31,6 +32,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config-absent"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials-absent"))
     monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(autouse=True)
