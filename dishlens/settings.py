@@ -231,9 +231,7 @@ def _value_type(annotation: Any) -> type:
     return typing.cast(type, annotation)
 
 
-_FIELD_TYPES = {
-    name: _value_type(kind) for name, kind in typing.get_type_hints(Settings).items()
-}
+_FIELD_TYPES = {name: _value_type(kind) for name, kind in typing.get_type_hints(Settings).items()}
 
 
 def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
