@@ -69,7 +69,10 @@ def uploads(playwright, url: str, photos: list[Path]) -> tuple[list[float], list
         page.get_by_text("Dishes it knows").wait_for(timeout=120_000)
         shown.append(upload_photo(page, photo))
         caption = page.get_by_text(RESULT_CAPTION).inner_text()
-        model_ms.append(float(re.search(r"answered in (\d+) ms", caption).group(1)))
+        answered = re.search(r"answered in (\d+) ms", caption)
+        if answered is None:
+            raise RuntimeError(f"no model time in the caption {caption!r}")
+        model_ms.append(float(answered.group(1)))
         page.close()
     browser.close()
     return shown, model_ms

@@ -70,7 +70,8 @@ def bench_remote(iterations: int, warmup: int) -> tuple[list[float], list[float]
         client = InferenceClient(base_url=server.url, api_key="EMPTY", timeout=settings.llm_timeout)
         through_chat = lambda: chat.stream_answer(QUESTION, DISH, HISTORY)  # noqa: E731
         bare = bare_stream(client, messages, settings.llm_model)
-        chat_times, bare_times = [], []
+        chat_times: list[float] = []
+        bare_times: list[float] = []
         for index in range(warmup + iterations):
             # Alternate which goes first so drift on a busy machine hits both alike.
             order = [(through_chat, chat_times), (bare, bare_times)]

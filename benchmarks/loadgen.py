@@ -335,8 +335,8 @@ async def send(connection: Connection, probe: Probe, timeout: float) -> Outcome:
         latency = (time.perf_counter() - started) * 1000
         return Outcome(probe, latency, None, f"{probe.kind}: transport {type(error).__name__}")
     latency = (time.perf_counter() - started) * 1000
-    error, label_ok = check_answer(probe, response)
-    return Outcome(probe, latency, response.status_code, error, label_ok)
+    problem, label_ok = check_answer(probe, response)
+    return Outcome(probe, latency, response.status_code, problem, label_ok)
 
 
 async def run_load(

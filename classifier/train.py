@@ -169,6 +169,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     root = resolve_data_root(args.data, load_settings().model_cache_dir)
+    train_transform: FixResPreset | TrainPreset
     if args.fix_res:
         train_transform = FixResPreset(eval_preset(args))
     else:
@@ -182,7 +183,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.fix_res:
         freeze_batchnorm_statistics(model)
     model.test_time_flip = args.test_time_flip
-    model.to(device, memory_format=torch.channels_last)
+    # torch's stubs have no overload of Module.to with both a device and a memory format.
+    model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     head_params = list(model.head.parameters())
     trunk_params = [

@@ -18,6 +18,8 @@ benchmark going through many batch sizes times each on packed weights).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from efficientnet_lite_pytorch import EfficientNet
@@ -80,6 +82,9 @@ class FusedConv(nn.Module):
     a padded copy of the input.
     """
 
+    weight: torch.Tensor
+    bias: torch.Tensor
+
     def __init__(
         self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, *, relu6: bool, dtype: torch.dtype
     ) -> None:
@@ -126,7 +131,7 @@ class FusedConv(nn.Module):
             # Each step is one dict operation, so threads sharing this module at worst pack
             # a weight twice.
             while len(self._packed) >= MAX_PACKED:
-                self._packed.pop(next(iter(self._packed), None), None)
+                self._packed.pop(next(iter(self._packed), ()), None)
         self._packed[key] = packed  # last: the most recently used
         return packed
 
@@ -157,7 +162,10 @@ def one_sided_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
     if isinstance(static, nn.ZeroPad2d):
         if any(conv.padding):
             raise ValueError("a convolution with both static and own padding")
-        return tuple(static.padding)
+        left, right, top, bottom = static.padding
+        return (left, right, top, bottom)
+    if isinstance(conv.padding, str):
+        raise ValueError(f"padding {conv.padding!r} is not a number of pixels")
     top, left = conv.padding
     return (left, left, top, top)
 
@@ -165,7 +173,8 @@ def one_sided_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
 class FusedBlock(nn.Module):
     """An MBConv block: 1×1 expansion, depthwise convolution, 1×1 projection (+ skip)."""
 
-    def __init__(self, block: nn.Module, dtype: torch.dtype) -> None:
+    def __init__(self, block: Any, dtype: torch.dtype) -> None:
+        # ``block`` is an efficientnet_lite_pytorch MBConvBlock (an untyped library).
         super().__init__()
         if block.has_se:
             raise ValueError("squeeze-and-excitation blocks are not EfficientNet-Lite's")

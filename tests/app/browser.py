@@ -81,7 +81,7 @@ def streamlit_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if log_path:
+        if not isinstance(log, int):  # a file we opened, not DEVNULL
             log.close()
 
 
