@@ -34,15 +34,16 @@ from api.errors import ModelNotReadyError, ModelWorkerLostError
 from classifier import Classifier, Prediction, load_classifier
 
 PhotoLoader = Callable[[], Image.Image]
-Outcome = Prediction | Exception
+# What a batch gives back for each photo: its prediction, or the error that stopped it.
+PhotoResult = Prediction | Exception
 # How much lower a worker's CPU priority is than the API process's (nice increment, 0-19).
 WORKER_NICENESS = 10
 
 
-def run_batch(classifier: Classifier, loads: list[PhotoLoader], top_k: int) -> list[Outcome]:
+def run_batch(classifier: Classifier, loads: list[PhotoLoader], top_k: int) -> list[PhotoResult]:
     """Decode each photo and classify those that decoded in one batch: a prediction or the
     decoding error for each, in order."""
-    outcomes: list[Outcome | None] = []
+    outcomes: list[PhotoResult | None] = []
     images = []
     for load in loads:
         try:
@@ -72,7 +73,7 @@ def _serve(connection: Connection, uri: str | None, torch_threads: int) -> None:
         connection.send(classifier.name)
         while (request := connection.recv()) is not None:
             try:
-                answer: list[Outcome] | Exception = run_batch(classifier, *request)
+                answer: list[PhotoResult] | Exception = run_batch(classifier, *request)
             except Exception as error:  # the batch failed as a whole: the API says so, 503
                 answer = error
             connection.send(answer)
@@ -129,7 +130,7 @@ class Worker:
         self._process, self._connection = process, ours
         return name
 
-    def run(self, loads: list[PhotoLoader], top_k: int) -> list[Outcome]:
+    def run(self, loads: list[PhotoLoader], top_k: int) -> list[PhotoResult]:
         """``run_batch`` in the process (started again first if it was lost).
 
         Raises:
@@ -201,7 +202,7 @@ class WorkerPool:
         """Process ids of the running workers."""
         return sorted(pid for worker in self._workers if (pid := worker.pid) is not None)
 
-    def run(self, loads: list[PhotoLoader], top_k: int) -> list[Outcome]:
+    def run(self, loads: list[PhotoLoader], top_k: int) -> list[PhotoResult]:
         """``run_batch`` in an idle worker.
 
         Raises:

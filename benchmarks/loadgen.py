@@ -269,7 +269,7 @@ def plan(
 
 
 @dataclass
-class Outcome:
+class RequestResult:
     probe: Probe
     latency_ms: float
     status: int | None
@@ -325,7 +325,7 @@ def parse_json(response: Answer) -> Any:
 # RUNNING
 
 
-async def send(connection: Connection, probe: Probe, timeout: float) -> Outcome:
+async def send(connection: Connection, probe: Probe, timeout: float) -> RequestResult:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
@@ -333,20 +333,22 @@ async def send(connection: Connection, probe: Probe, timeout: float) -> Outcome:
     except (OSError, asyncio.IncompleteReadError, ProtocolError, TimeoutError) as error:
         connection.close()
         latency = (time.perf_counter() - started) * 1000
-        return Outcome(probe, latency, None, f"{probe.kind}: transport {type(error).__name__}")
+        return RequestResult(
+            probe, latency, None, f"{probe.kind}: transport {type(error).__name__}"
+        )
     latency = (time.perf_counter() - started) * 1000
     problem, label_ok = check_answer(probe, response)
-    return Outcome(probe, latency, response.status_code, problem, label_ok)
+    return RequestResult(probe, latency, response.status_code, problem, label_ok)
 
 
 async def run_load(
     base_url: str, probes: list[Probe], *, concurrency: int, duration: float, timeout: float
-) -> tuple[list[Outcome], float]:
+) -> tuple[list[RequestResult], float]:
     """Send ``probes`` from ``concurrency`` senders, each on its own kept-alive connection,
     until all are sent or ``duration`` has passed."""
     parts = urlsplit(base_url)
     queue = iter(probes)
-    outcomes: list[Outcome] = []
+    outcomes: list[RequestResult] = []
     started = time.perf_counter()
     deadline = started + duration
 
@@ -379,7 +381,7 @@ def check_same_model(base_url: str, classifier: Classifier) -> None:
 
 @dataclass
 class Report:
-    outcomes: list[Outcome]
+    outcomes: list[RequestResult]
     seconds: float
     planned: int
     scan: dict[str, float] = field(default_factory=dict)  # every setup, before the load
@@ -398,10 +400,10 @@ class Report:
         rate = mean(self.within_beside)
         return self.photo_rate() / rate if rate else None
 
-    def photos(self) -> list[Outcome]:
+    def photos(self) -> list[RequestResult]:
         return [o for o in self.outcomes if o.probe.photo is not None]
 
-    def invalid(self) -> list[Outcome]:
+    def invalid(self) -> list[RequestResult]:
         return [o for o in self.outcomes if o.probe.photo is None]
 
     def photo_rate(self) -> float:
@@ -609,7 +611,7 @@ def run(
     # concurrency, which if anything costs the API's side.)
     finalists = in_process.pick_finalists(scan, args.concurrency)
     beside: dict[Setup, list[float]] = {setup: [] for setup in finalists}
-    outcomes: list[Outcome] = []
+    outcomes: list[RequestResult] = []
     seconds = 0.0
     parts = split_plan(probes, args.parts)
     slice_seconds = args.in_process_seconds / (len(parts) + 1)

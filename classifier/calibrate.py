@@ -341,8 +341,8 @@ def average_weights(
             ("architecture", card["architecture"], other_card["architecture"]),
             (
                 "input pipeline",
-                EvalPreset.from_card(card).describe(),
-                EvalPreset.from_card(other_card).describe(),
+                EvalPreset.from_card(card).pipeline_text(),
+                EvalPreset.from_card(other_card).pipeline_text(),
             ),
         ):
             if ours != theirs:
@@ -388,7 +388,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     preset = EvalPreset.from_card(card)
     result = calibrate(model, list(labels), Path(args.data), preset, options)
     card = {**card, **result["card"]}
-    card["preprocessing"] = {**card["preprocessing"], "pipeline": preset.describe()}
+    card["preprocessing"] = {**card["preprocessing"], "pipeline": preset.pipeline_text()}
     out = Path(args.out) if args.out else model_dir
     card = save_artifact(out, model, result["scorer"], labels, card)
     print(summary(out, card))

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from classifier.artifact import code_version, display_name, load_artifact, save_artifact
+from classifier.artifact import code_version, load_artifact, save_artifact
 from classifier.calibrate import (
     CalibrationOptions,
     add_calibration_arguments,
@@ -41,6 +41,7 @@ from classifier.model import (
     freeze_trunk,
 )
 from classifier.presets import MEAN, STD, EvalPreset, FixResPreset, TrainPreset
+from dishlens.labels import readable_label
 from dishlens.settings import exit_on_bad_setting, load_settings
 
 CHECKPOINT = "checkpoint.pt"
@@ -134,7 +135,7 @@ def build_card(args, classes, train_set, calibration_card) -> dict[str, Any]:
             "shrink_size": args.shrink_size,
             "resize_size": args.val_resize_size,
             "crop_size": args.val_crop_size,
-            "pipeline": eval_preset(args).describe(),
+            "pipeline": eval_preset(args).pipeline_text(),
             "normalisation": "(x - 127) / 128 on 0-255 RGB pixels",
             "mean": list(MEAN),
             "std": list(STD),
@@ -158,7 +159,7 @@ def finalize(model, args, classes, train_set, train_root, device) -> dict[str, A
     options = CalibrationOptions.from_args(args)
     result = calibrate(model, classes, train_root, eval_preset(args), options, device)
     card = build_card(args, classes, train_set, result["card"])
-    labels = {label: display_name(label) for label in classes}
+    labels = {label: readable_label(label) for label in classes}
     model.cpu()
     return save_artifact(Path(args.out), model, result["scorer"], labels, card)
 

@@ -26,8 +26,6 @@ from efficientnet_lite_pytorch import EfficientNet
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from dishlens.settings import PRECISIONS
-
 
 def _onednn_works() -> bool:
     """Whether this PyTorch build runs oneDNN's fused convolutions (and packs their weights),
@@ -57,6 +55,10 @@ ONEDNN = _onednn_works()
 MAX_PACKED = 4
 
 
+# The number formats the network can run in, by the names INFERENCE_PRECISION takes.
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
 def native_bfloat16() -> bool:
     """Whether this CPU has bfloat16 arithmetic (AMX or AVX512-BF16); emulated is slower."""
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
@@ -64,12 +66,13 @@ def native_bfloat16() -> bool:
 
 
 def inference_dtype(precision: str = "auto") -> torch.dtype:
-    """The dtype for ``precision``: ``auto`` picks bfloat16 only where it is native and fast."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    """The dtype for ``precision`` (``auto`` or a key of :data:`DTYPES`; the caller passes
+    ``INFERENCE_PRECISION``): ``auto`` picks bfloat16 only where it is native and fast."""
     if precision == "auto":
         return torch.bfloat16 if ONEDNN and native_bfloat16() else torch.float32
-    return getattr(torch, precision)
+    if precision not in DTYPES:
+        raise ValueError(f"precision {precision!r} is not one of auto, {', '.join(DTYPES)}")
+    return DTYPES[precision]
 
 
 class FusedConv(nn.Module):

@@ -23,7 +23,7 @@ from intake.errors import (
     TooManyPixelsError,
     UnsupportedFormatError,
 )
-from intake.sniff import describe, sniff_format
+from intake.sniff import sniff_format, unsupported_format_name
 
 # At least twice the largest input a bundled model takes (256 px for food10-lite0; the default
 # food101-lite0 shrinks to 64 px, then 112), and enough to look sharp in the app.
@@ -64,7 +64,7 @@ def decode_image(
     check_size(data, max_bytes)
     image_format = sniff_format(data)
     if image_format is None:
-        raise UnsupportedFormatError(detected=describe(data), filename=filename)
+        raise UnsupportedFormatError(detected=unsupported_format_name(data), filename=filename)
     try:
         return _decode(data, image_format, max_pixels)
     except IntakeError:

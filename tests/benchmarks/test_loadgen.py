@@ -118,8 +118,8 @@ def test_invalid_input_needs_its_exact_status_as_problem_json() -> None:
 
 
 def test_report_fails_when_any_request_failed() -> None:
-    good = loadgen.Outcome(photo(), 10.0, 200, None, True)
-    lost = loadgen.Outcome(photo(), 10.0, None, "photo: transport ReadTimeout")
+    good = loadgen.RequestResult(photo(), 10.0, 200, None, True)
+    lost = loadgen.RequestResult(photo(), 10.0, None, "photo: transport ReadTimeout")
 
     assert loadgen.Report([good], 1.0, 1).all_ok()
     assert not loadgen.Report([good, lost], 1.0, 2).all_ok()
@@ -127,7 +127,7 @@ def test_report_fails_when_any_request_failed() -> None:
 
 
 def test_the_ratio_uses_the_mean_of_the_slices_beside_the_load() -> None:
-    photos = [loadgen.Outcome(photo(), 10.0, 200, None, True)] * 120
+    photos = [loadgen.RequestResult(photo(), 10.0, 200, None, True)] * 120
     report = loadgen.Report(photos, 1.0, 120, best="batch 4", beside=[100.0, 200.0, 150.0])
 
     assert report.best_rate() == 150.0
@@ -136,7 +136,7 @@ def test_the_ratio_uses_the_mean_of_the_slices_beside_the_load() -> None:
 
 
 def test_a_second_ratio_against_the_best_setup_that_fits_the_concurrency(capsys) -> None:
-    photos = [loadgen.Outcome(photo(), 10.0, 200, None, True)] * 120
+    photos = [loadgen.RequestResult(photo(), 10.0, 200, None, True)] * 120
     report = loadgen.Report(photos, 1.0, 120, best="batch 32", beside=[200.0, 240.0])
     report.scan = {"batch 32, 2 callers x 1 thread": 230.0, "batch 4, 2 callers x 1 thread": 150}
     report.concurrency, report.within, report.within_beside = 8, "batch 4", [150.0, 150.0]

@@ -14,6 +14,7 @@ from classifier.evaluate import non_food_images
 from classifier.model import load_backbone
 from classifier.presets import EvalPreset
 from classifier.trunk import FusedConv, InferenceTrunk, inference_dtype, native_bfloat16
+from dishlens.settings import PRECISIONS
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +178,10 @@ def test_precision_names_pick_a_dtype() -> None:
     assert inference_dtype("auto") == expected
     with pytest.raises(ValueError, match="half"):
         inference_dtype("half")
+
+
+def test_every_precision_the_settings_accept_picks_a_dtype() -> None:
+    # The trunk takes the setting's value without importing the settings; the two lists agree.
+    assert ("auto", *trunk.DTYPES) == PRECISIONS
+    for name in PRECISIONS:
+        assert inference_dtype(name) in (torch.float32, torch.bfloat16)
