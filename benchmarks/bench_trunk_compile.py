@@ -12,9 +12,10 @@ through the model's own ``EvalPreset``:
   ``freezing`` on, PyTorch's own path for CPU inference (constant-folds the BatchNorms into the
   weights and packs them for oneDNN), one graph per batch size (``dynamic=False``).
 
-The first compiled call of each batch size is the compile, timed apart. Then ``--rounds``
-rounds: in each, ``--calls`` calls of one side and then of the other (which side goes first
-alternates), and the ratio of the two p50s, compiled / trunk. This 2-core machine is shared and
+The first compiled call of each batch size is the compile, timed apart, and the process's peak
+memory is read before and after compiling. Then ``--rounds`` rounds: in each, ``--calls``
+batches, each given to one side and then the other (which goes first alternates), and the ratio
+of the two sides' p50s, compiled / trunk. This 2-core machine is shared and
 its speed drifts by the minute, so the ratio of each round is the figure, not the times.
 """
 
@@ -30,7 +31,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from benchmarks.common import percentile, val_photos
+from benchmarks.common import peak_rss_mb, percentile, val_photos
 from classifier.artifact import load_artifact
 from classifier.model import FoodNet
 from classifier.predictor import DEFAULT_MODEL_DIR
@@ -69,8 +70,18 @@ def timed_ms(run: Callable[[], object]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def p50_of_calls(side: Network, batches: list[torch.Tensor]) -> float:
-    return percentile([timed_ms(partial(side, batch)) for batch in batches], 50)
+def paired_p50s(
+    trunk: Network, compiled: Network, batches: list[torch.Tensor]
+) -> tuple[float, float]:
+    """p50 of each side over ``batches``, the two sides called in turn on each batch (the one
+    going first alternating), so that a busy spell on the machine hits both alike."""
+    trunk_ms: list[float] = []
+    compiled_ms: list[float] = []
+    for number, batch in enumerate(batches):
+        calls = [(trunk, trunk_ms), (compiled, compiled_ms)]
+        for side, samples in calls if number % 2 == 0 else reversed(calls):
+            samples.append(timed_ms(partial(side, batch)))
+    return percentile(trunk_ms, 50), percentile(compiled_ms, 50)
 
 
 def batches_of(photos: torch.Tensor, size: int, calls: int) -> list[torch.Tensor]:
@@ -81,12 +92,13 @@ def batches_of(photos: torch.Tensor, size: int, calls: int) -> list[torch.Tensor
 
 def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
-    torch._inductor.config.freezing = True
     model, _, _, card = load_artifact(DEFAULT_MODEL_DIR)
     dtype = inference_dtype("auto")
     photos = photos_as_tensors(args.photos, EvalPreset.from_card(card))
     trunk_model = load_artifact(DEFAULT_MODEL_DIR)[0]  # a copy: InferenceTrunk takes it over
     trunk = pooled_trunk(InferenceTrunk(trunk_model.backbone.eval(), dtype))
+    rss_before = peak_rss_mb()  # before the compiler is imported
+    torch._inductor.config.freezing = True
     compiled = torch.compile(PooledFeatures(model, dtype), dynamic=False)
     sizes = [int(size) for size in args.batch_sizes.split(",")]
     print(
@@ -103,6 +115,10 @@ def main(args: argparse.Namespace) -> int:
                 f"batch {size}: first call compiled {compile_ms / 1000:.1f} s (the compile), "
                 f"trunk {trunk_first:.0f} ms (packing); max |compiled - trunk| {gap:.2e}"
             )
+        print(
+            f"peak RSS {rss_before:.0f} MB before importing the compiler, "
+            f"{peak_rss_mb():.0f} MB after compiling"
+        )
         for size in sizes:
             report_rounds(size, trunk, compiled, batches_of(photos, size, args.calls), args.rounds)
     return 0
@@ -116,16 +132,14 @@ def report_rounds(
     rounds: int,
 ) -> None:
     ratios, trunk_p50s, compiled_p50s = [], [], []
-    for number in range(rounds):
-        sides = {"trunk": trunk, "compiled": compiled}
-        order = list(sides) if number % 2 == 0 else list(reversed(sides))
-        p50 = {name: p50_of_calls(sides[name], batches) for name in order}
-        trunk_p50s.append(p50["trunk"])
-        compiled_p50s.append(p50["compiled"])
-        ratios.append(p50["compiled"] / p50["trunk"])
+    for _ in range(rounds):
+        trunk_p50, compiled_p50 = paired_p50s(trunk, compiled, batches)
+        trunk_p50s.append(trunk_p50)
+        compiled_p50s.append(compiled_p50)
+        ratios.append(compiled_p50 / trunk_p50)
     print(
-        f"batch {size}, {rounds} rounds of {len(batches)} calls a side: compiled / trunk p50 "
-        f"median {statistics.median(ratios):.3f} (rounds: "
+        f"batch {size}, {rounds} rounds of {len(batches)} calls a side in turn: "
+        f"compiled / trunk p50 median {statistics.median(ratios):.3f} (rounds: "
         + ", ".join(f"{r:.3f}" for r in ratios)
         + f"); trunk p50 {min(trunk_p50s):.1f}-{max(trunk_p50s):.1f} ms, compiled "
         f"{min(compiled_p50s):.1f}-{max(compiled_p50s):.1f} ms"

@@ -426,8 +426,7 @@ def rate(part: int, whole: int) -> str:
 
 
 def print_report(report: Report, *, concurrency: int, model: str) -> None:
-    outcomes, photos, invalid = report.outcomes, report.photos(), report.invalid()
-    answered = [o for o in outcomes if o.status is not None]
+    outcomes = report.outcomes
     print(f"model                  {model}")
     cut = " (stopped by --duration)" if len(outcomes) < report.planned else ""
     print(
@@ -436,21 +435,29 @@ def print_report(report: Report, *, concurrency: int, model: str) -> None:
     )
     if report.cpus:
         print(f"cpus                   {report.cpus}")
-    print(f"answered               {rate(len(answered), len(outcomes))}")
-    print(f"success                {rate(sum(o.ok for o in outcomes), len(outcomes))}")
-    print(f"correct labels         {rate(sum(o.label_ok for o in photos), len(photos))}")
-    print(f"invalid -> right 4xx   {rate(sum(o.ok for o in invalid), len(invalid))}")
+    print_answers(report)
     print(
         f"throughput             {len(outcomes) / report.seconds:.1f} req/s, "
         f"{report.photo_rate():.1f} photos/s"
     )
-    for name, group in (("all", outcomes), ("photos", photos), ("invalid", invalid)):
+    groups = {"all": outcomes, "photos": report.photos(), "invalid": report.invalid()}
+    for name, group in groups.items():
         print(latency_line(f"latency {name}", [o.latency_ms for o in group]))
     errors = Counter(o.error for o in outcomes if o.error)
     print("errors by kind         " + ("none" if not errors else ""))
     for error, n in errors.most_common():
         print(f"  {n:5d}  {error}")
     print_in_process(report)
+
+
+def print_answers(report: Report) -> None:
+    """How many requests were answered, succeeded, got the right label or the right 4xx."""
+    outcomes, photos, invalid = report.outcomes, report.photos(), report.invalid()
+    answered = [o for o in outcomes if o.status is not None]
+    print(f"answered               {rate(len(answered), len(outcomes))}")
+    print(f"success                {rate(sum(o.ok for o in outcomes), len(outcomes))}")
+    print(f"correct labels         {rate(sum(o.label_ok for o in photos), len(photos))}")
+    print(f"invalid -> right 4xx   {rate(sum(o.ok for o in invalid), len(invalid))}")
 
 
 def print_in_process(report: Report) -> None:
@@ -605,12 +612,33 @@ def run(
     images = [p.data for p in photos]
     with pinned(args.server_cpus):
         scan = scan_in_process(args, classifier, images)
-    # The machine's speed drifts by the minute, so the finalists are timed again between the
-    # parts of the load (before each, after the last), and the best one's mean sets the ratio:
-    # both sides sample the same minutes. (The last few requests of each part run below full
-    # concurrency, which if anything costs the API's side.)
     finalists = in_process.pick_finalists(scan, args.concurrency)
     beside: dict[Setup, list[float]] = {setup: [] for setup in finalists}
+    outcomes, seconds = send_in_parts(base_url, args, probes, classifier, images, beside)
+    report = Report(outcomes, seconds, len(probes), concurrency=args.concurrency)
+    report.cpus = describe_cpus(args)
+    report.scan = {setup.name: rate for setup, rate in scan.items()}
+    add_in_process(report, beside, args.concurrency)
+    print_report(report, concurrency=args.concurrency, model=classifier.name)
+    ratio = report.ratio()
+    ratio_ok = args.min_ratio is None or (ratio is not None and ratio >= args.min_ratio)
+    return 0 if report.all_ok() and ratio_ok else 1
+
+
+def send_in_parts(
+    base_url: str,
+    args: argparse.Namespace,
+    probes: list[Probe],
+    classifier: Classifier,
+    images: list[bytes],
+    beside: dict[Setup, list[float]],
+) -> tuple[list[RequestResult], float]:
+    """Send ``probes`` in ``--parts`` parts, timing the in-process finalists (``beside``)
+    before each part and after the last; every answer, and the seconds spent sending.
+
+    The machine's speed drifts by the minute, so both sides sample the same minutes. (The last
+    few requests of each part run below full concurrency, which if anything costs the API.)
+    """
     outcomes: list[RequestResult] = []
     seconds = 0.0
     parts = split_plan(probes, args.parts)
@@ -623,34 +651,31 @@ def run(
                 classifier, images, beside, slice_seconds, reverse=number % 2 == 1
             )
         with pinned(args.client_cpus):
-            done, took = asyncio.run(
-                run_load(
-                    base_url,
-                    part,
-                    concurrency=args.concurrency,
-                    duration=args.duration - seconds,
-                    timeout=args.timeout,
-                )
+            load = run_load(
+                base_url,
+                part,
+                concurrency=args.concurrency,
+                duration=args.duration - seconds,
+                timeout=args.timeout,
             )
+            done, took = asyncio.run(load)
         outcomes.extend(done)
         seconds += took
     with pinned(args.server_cpus):
         in_process.time_finalists(
             classifier, images, beside, slice_seconds, reverse=len(parts) % 2 == 1
         )
-    report = Report(outcomes, seconds, len(probes), concurrency=args.concurrency)
-    report.cpus = describe_cpus(args)
-    report.scan = {setup.name: rate for setup, rate in scan.items()}
+    return outcomes, seconds
+
+
+def add_in_process(report: Report, beside: dict[Setup, list[float]], concurrency: int) -> None:
+    """Name in ``report`` the best finalist, and the best that fits ``concurrency``."""
     if beside:
         best = in_process.fastest(beside, beside)
         report.best, report.beside = best.name, beside[best]
-    if fitting := [s for s in beside if s.in_flight <= args.concurrency]:
+    if fitting := [s for s in beside if s.in_flight <= concurrency]:
         within = in_process.fastest(fitting, beside)
         report.within, report.within_beside = within.name, beside[within]
-    print_report(report, concurrency=args.concurrency, model=classifier.name)
-    ratio = report.ratio()
-    ratio_ok = args.min_ratio is None or (ratio is not None and ratio >= args.min_ratio)
-    return 0 if report.all_ok() and ratio_ok else 1
 
 
 def describe_cpus(args: argparse.Namespace) -> str:

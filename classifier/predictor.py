@@ -121,6 +121,15 @@ class Classifier:
 
     def predict_batch(self, images: list[Image.Image], top_k: int = 3) -> list[Prediction]:
         started = time.perf_counter()
+        probs, ood, food = self._scores(images)
+        latency_ms = (time.perf_counter() - started) * 1000 / len(images)
+        return self._predictions(probs, ood, food, top_k, latency_ms)
+
+    def _scores(
+        self, images: list[Image.Image]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Calibrated dish probabilities, not-food (OOD) scores and food-gate masses (None
+        without a gate), one row or value a photo."""
         threads = torch.get_num_threads()
         beside = self._start_food_gate(images) if threads > 1 else None
         # With the food gate on a helper thread, the classifier leaves it one of the caller's.
@@ -131,16 +140,20 @@ class Classifier:
                 probs = F.softmax(self._model.head(features) / self._temperature, dim=1)
                 ood = self._scorer.score(features)
         if beside:
-            food = beside.result()
-        elif self._gate:
-            food = self._gate.food_mass(images)
-        else:
-            food = None
+            return probs, ood, beside.result()
+        return probs, ood, self._gate.food_mass(images) if self._gate else None
+
+    def _predictions(
+        self,
+        probs: torch.Tensor,
+        ood: torch.Tensor,
+        food: torch.Tensor | None,
+        top_k: int,
+        latency_ms: float,
+    ) -> list[Prediction]:
         not_food, unsure = status_masks(probs.max(1).values, ood, food, self._thresholds)
-        latency_ms = (time.perf_counter() - started) * 1000 / len(images)
-        k = min(top_k, len(self._labels))
-        values, indices = probs.topk(k, dim=1)
-        food_scores = food.tolist() if food is not None else [None] * len(images)
+        values, indices = probs.topk(min(top_k, len(self._labels)), dim=1)
+        food_scores = food.tolist() if food is not None else [None] * len(probs)
         statuses: list[Status] = [
             "not_food" if far else "unsure" if low else "confident"
             for far, low in zip(not_food.tolist(), unsure.tolist(), strict=True)
