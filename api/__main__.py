@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uvicorn
 
-from dishlens.settings import load_settings
+from dishlens.settings import exit_on_bad_setting, load_settings
 
 
 def main() -> None:
-    settings = load_settings()
+    with exit_on_bad_setting("python -m api"):
+        settings = load_settings()
     uvicorn.run("api.main:app", host=settings.api_host, port=settings.api_port)
 
 

@@ -20,7 +20,7 @@ from api.problems import install_problem_handlers
 from api.routes import classify, health, meta
 from api.runner import MAX_BATCH, runner_for
 from classifier import Classifier, load_classifier, load_model_info
-from dishlens.settings import Settings, load_settings
+from dishlens.settings import Settings, get_settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -39,7 +39,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        resolved = settings or load_settings()
+        resolved = settings or get_settings()
         logging.basicConfig(level=resolved.log_level.upper(), format=LOG_FORMAT)
         # Worker processes load the model themselves, so only the settings' model can use them.
         runner = runner_for(resolved, max_batch=max_batch, processes=loader is None)

@@ -22,7 +22,6 @@ from api.errors import InvalidRequestError, RequestTooLargeError, UnsupportedMed
 from api.multipart import read_file_field
 from api.schemas import ClassifyUrlCreate
 from dishlens.settings import Settings
-from intake.decode import check_size
 
 PHOTO_FIELD = "photo"
 MULTIPART = "multipart/form-data"
@@ -72,7 +71,7 @@ async def photo_from_request(
         return partial(check_shape, image)
     data, filename = read_file_field(request.headers["content-type"], body, PHOTO_FIELD)
     # Refused here too, so an oversize upload never travels to a model worker process.
-    check_size(data, settings.max_image_bytes)
+    intake.check_photo_size(data, settings=settings)
     return partial(decode_upload, data, filename, settings)
 
 

@@ -8,6 +8,7 @@ error's MRO wins. Framework errors (unknown route, bad query parameter, crash) g
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -91,7 +92,7 @@ def problem_response(
     title: str,
     detail: str,
     type_: str = "about:blank",
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
     body = {"type": type_, "title": title, "status": status, "detail": detail}

@@ -8,18 +8,9 @@ classifies them in one ``predict_batch`` call; when requests arrive one at a tim
 is a single photo and nothing waits. With ``API_WORKER_PROCESSES`` (the default) each model
 thread hands its batch to a worker process of its own instead (:mod:`api.workers`).
 
-Both choices were measured on 2 cores through HTTP (``benchmarks/bench_api.py``): one
-single-threaded forward per core beats one forward spread over both cores by about 2x, and
-grouping what is already waiting into batches of up to 4 adds about a quarter on top. Again
-on 2026-11-30, with worker processes (medians of 3 rounds): 56 against 33 photos/s at batch
-1, 69 with batches of up to 4 and 78 with up to 2 (rounds spread 56–81, so the default stays).
-With the bfloat16 network, batching pays more: 71 photos/s at batch 1, 113 with up to 2, 103
-with up to 4 and 100 with up to 8 (rounds 82–134 for 4, so the default stays). Waiting up
-to 10 ms for a batch to fill (to as many requests as were recently in flight) made batches of
-3.9 photos instead of 2.4 under 8 clients, but left the cores idle 8 % of the time instead of
-2 %: 129 against 134 photos/s (3 rounds in turn, worker processes), so nothing waits.
-With worker processes on pipes, batches of up to 4 again beat up to 2 and up to 8 in each of 3
-rounds (medians 119, 112 and 112 photos/s).
+One single-threaded forward per core beats one forward spread over both cores, grouping
+what is already waiting into batches of up to 4 adds to that, and waiting for a batch to fill
+costs more idle cores than it saves; the measurements are in ``docs/api-load.md``.
 
 Requests beyond ``workers + queue_size`` in flight are refused with :class:`ServiceBusyError`
 (503 with ``Retry-After``) instead of growing an unbounded backlog.

@@ -1,28 +1,18 @@
 """Model worker processes: the classifier run outside the API's process.
 
 The event loop parses requests in Python while the model runs; on threads of one process both
-need the same interpreter lock between PyTorch operations. Measured on 2 cores with
-``benchmarks/loadgen.py`` (1,000 photos at concurrency 8): model threads reached 0.71–0.78 of
-the classifier's best in-process throughput at batches of up to 4 (float32), one worker process
-per model thread 0.87–0.91.
+would need the same interpreter lock between PyTorch operations, so each model thread hands its
+batch to a worker process of its own, over a pipe of its own (no executor with feeder and
+result threads that wait for the web process's lock).
 
 Each worker loads the model itself (the API process has already fetched and checked it, so an
-``s3://`` model comes from the local cache). Photos travel as their bytes over a pipe of the
-worker's own and are decoded in the worker; errors come back as their own typed exceptions.
-A ``ProcessPoolExecutor`` did this before, with a feeder and a result thread in the API process:
-two more hand-offs between threads a batch, each waiting for the interpreter lock while the
-event loop parses requests. Direct pipes cut the web process's CPU from 1.10 and 0.92 to 0.92
-and 0.74 ms a photo (two runs each, taken in turn).
+``s3://`` model comes from the local cache). Photos travel as their bytes and are decoded in
+the worker; errors come back as their own typed exceptions. A worker ends when the API closes
+its pipe, and also when the API process dies however it dies (the pipe then reads as closed).
 
-A worker ends when the API closes its pipe, and also when the API process dies however it dies
-(killed, out of memory): the pipe then reads as closed.
-
-Workers run at a lower CPU priority than the API process (:data:`WORKER_NICENESS`). Under full
-load the workers want every core; at equal priority a request or an answer waiting in the API
-process (or a load balancer's ``/healthz``) waits for the scheduler to take a core from a
-worker. Measured on 2 cores with 1,000 requests at concurrency 8, 3 rounds in turn against
-equal priority: ``/healthz`` answered in p95 3.9–10.2 ms instead of 8.5–15.6 ms (worst
-11–40 ms instead of 18–130 ms), and photos/s rose 3–6 % in each round.
+Workers run at a lower CPU priority than the API process (:data:`WORKER_NICENESS`): under full
+load they want every core, and a request, an answer or a load balancer's ``/healthz`` should
+get a core at once. The measurements behind these choices are in ``docs/api-load.md``.
 """
 
 from __future__ import annotations
@@ -44,15 +34,16 @@ from api.errors import ModelNotReadyError, ModelWorkerLostError
 from classifier import Classifier, Prediction, load_classifier
 
 PhotoLoader = Callable[[], Image.Image]
-Outcome = Prediction | Exception
+# What a batch gives back for each photo: its prediction, or the error that stopped it.
+PhotoResult = Prediction | Exception
 # How much lower a worker's CPU priority is than the API process's (nice increment, 0-19).
 WORKER_NICENESS = 10
 
 
-def run_batch(classifier: Classifier, loads: list[PhotoLoader], top_k: int) -> list[Outcome]:
+def run_batch(classifier: Classifier, loads: list[PhotoLoader], top_k: int) -> list[PhotoResult]:
     """Decode each photo and classify those that decoded in one batch: a prediction or the
     decoding error for each, in order."""
-    outcomes: list[Outcome | None] = []
+    outcomes: list[PhotoResult | None] = []
     images = []
     for load in loads:
         try:
@@ -82,7 +73,7 @@ def _serve(connection: Connection, uri: str | None, torch_threads: int) -> None:
         connection.send(classifier.name)
         while (request := connection.recv()) is not None:
             try:
-                answer: list[Outcome] | Exception = run_batch(classifier, *request)
+                answer: list[PhotoResult] | Exception = run_batch(classifier, *request)
             except Exception as error:  # the batch failed as a whole: the API says so, 503
                 answer = error
             connection.send(answer)
@@ -139,7 +130,7 @@ class Worker:
         self._process, self._connection = process, ours
         return name
 
-    def run(self, loads: list[PhotoLoader], top_k: int) -> list[Outcome]:
+    def run(self, loads: list[PhotoLoader], top_k: int) -> list[PhotoResult]:
         """``run_batch`` in the process (started again first if it was lost).
 
         Raises:
@@ -211,7 +202,7 @@ class WorkerPool:
         """Process ids of the running workers."""
         return sorted(pid for worker in self._workers if (pid := worker.pid) is not None)
 
-    def run(self, loads: list[PhotoLoader], top_k: int) -> list[Outcome]:
+    def run(self, loads: list[PhotoLoader], top_k: int) -> list[PhotoResult]:
         """``run_batch`` in an idle worker.
 
         Raises:

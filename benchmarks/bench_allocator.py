@@ -1,13 +1,13 @@
 """Classifier throughput with glibc's malloc against tcmalloc, in two processes taking turns.
 
-    python3 benchmarks/bench_allocator.py [--rounds 8] [--seconds 2] [--library NAME]
+    python3 -m benchmarks.bench_allocator [--rounds 8] [--seconds 2] [--library NAME]
 
 The allocator is fixed when a process starts (``LD_PRELOAD``), so the two sides cannot share
 one process. Two child processes load the model, one on each allocator, then take turns: each
 round times every setup once in each child, in alternating order, so that a slow spell on the
-machine slows both sides. A setup is decode + ``predict_batch`` as ``benchmarks/loadgen.py``
-times it in-process: one photo at a time on 2 threads (the app), batches of 4 on 2
-single-threaded callers (the API's workers), and one photo at a time on one thread.
+machine slows both sides. A setup is decode + ``predict_batch`` as ``benchmarks.in_process``
+times it: one photo at a time on 2 threads (the app), batches of 4 on 2 single-threaded
+callers (the API's workers), and one photo at a time on one thread.
 Prints the median photos/s of each side, their ratio, and in how many rounds tcmalloc won.
 """
 
@@ -19,12 +19,12 @@ import os
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO
+
 TCMALLOC = "libtcmalloc_minimal.so.4"  # Debian's libtcmalloc-minimal4, as in the Dockerfile
-GLIBC = "glibc malloc"  # as benchmarks.loadgen.allocator() names them
+GLIBC = "glibc malloc"  # as benchmarks.common.allocator() names it
 # name -> (batch size, callers, PyTorch threads of a single caller)
 SETUPS = {
     "app: batch 1, 2 threads": (1, 1, 2),
@@ -38,12 +38,12 @@ def serve_measurements() -> None:
     ``<setup name>\\t<seconds>`` line on stdin with that setup's photos/s."""
     import torch
 
-    sys.path.insert(0, str(REPO))
-    from benchmarks.loadgen import DEFAULT_DATA, Setup, allocator, measure_in_process, select_photos
+    from benchmarks.common import allocator, val_photo_bytes
+    from benchmarks.in_process import Setup, measure_in_process
     from classifier import load_classifier
 
     classifier = load_classifier(None)
-    photos = [photo.data for photo in select_photos(DEFAULT_DATA, 100)]
+    photos = val_photo_bytes(100)
     print(json.dumps(allocator()), flush=True)
     for line in sys.stdin:
         name, seconds = line.rstrip("\n").split("\t")
@@ -62,7 +62,8 @@ class Child:
         if preload:
             env["LD_PRELOAD"] = preload
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--child"],
+            [sys.executable, "-m", "benchmarks.bench_allocator", "--child"],
+            cwd=REPO,
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -7,7 +7,7 @@ every answer against the in-process label, and records photos/s and latency. Con
 run round-robin ``--repeat`` times so a busy spell on a shared machine hits them alike; the
 median (and the range) is printed.
 
-    python benchmarks/bench_api.py --requests 400 --concurrency 8 --repeat 3
+    python3 -m benchmarks.bench_api --requests 400 --concurrency 8 --repeat 3
 """
 
 from __future__ import annotations
@@ -22,13 +22,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from api.runner import cores_available  # noqa: E402
-from benchmarks import loadgen  # noqa: E402
-from classifier import load_classifier  # noqa: E402
+from api.runner import cores_available
+from benchmarks import loadgen
+from benchmarks.common import REPO, free_port, percentile
+from classifier import load_classifier
+from tests.support.servers import wait_api_ready
 
 # name -> (TORCH_THREADS, max_batch); "2x1" is one single-threaded forward per core on 2 cores.
 CONFIGURATIONS = {
@@ -50,13 +48,13 @@ SERVE = (
 @contextlib.contextmanager
 def serve(torch_threads: int, max_batch: int) -> Iterator[str]:
     """The API with these settings on a free loopback port; yields its base URL."""
-    port = loadgen.free_port()
+    port = free_port()
     env = dict(os.environ, TORCH_THREADS=str(torch_threads), ALLOW_PRIVATE_URLS="false")
     command = [sys.executable, "-c", SERVE, str(port), str(max_batch)]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env)
+    process = subprocess.Popen(command, cwd=REPO, env=env)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        loadgen.wait_ready(base_url, process, 120.0)
+        wait_api_ready(base_url, process, 120.0)
         yield base_url
     finally:
         process.terminate()
@@ -76,8 +74,8 @@ def measure(base_url: str, probes: list[loadgen.Probe], concurrency: int) -> dic
     latencies = [o.latency_ms for o in outcomes]
     return {
         "rate": len(outcomes) / seconds,
-        "p50": loadgen.percentile(latencies, 50),
-        "p99": loadgen.percentile(latencies, 99),
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
     }
 
 

@@ -1,6 +1,6 @@
 """The Streamlit app as people meet it: cold start, photo to dish in a real browser, memory.
 
-    python3 benchmarks/bench_app.py [--starts 3] [--uploads 10] [--sessions 5]
+    python3 -m benchmarks.bench_app [--starts 3] [--uploads 10] [--sessions 5]
 
 Runs ``streamlit run app.py`` on a loopback port and drives Debian's Chromium (Playwright) at
 it. Prints:
@@ -25,10 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.app.browser import (  # noqa: E402
+from benchmarks.common import percentile, val_photos
+from tests.app.browser import (
     RESULT_CAPTION,
     chromium_path,
     launch_chromium,
@@ -38,21 +36,7 @@ from tests.app.browser import (  # noqa: E402
     upload_photo,
 )
 
-FOOD_MNIST = REPO.parent / "shared" / "data" / "food-mnist"
 MB = 1024 * 1024
-
-
-def val_photos(n: int) -> list[Path]:
-    """``n`` validation photos spread over the classes."""
-    entries = (FOOD_MNIST / "meta" / "val.txt").read_text().split()
-    step = max(1, len(entries) // n)
-    return [FOOD_MNIST / "images" / f"{entry}.jpg" for entry in entries[::step][:n]]
-
-
-def percentile(samples: list[float], q: int) -> float:
-    if len(samples) < 2:
-        return samples[0]
-    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
 
 
 def peak_rss(pid: int) -> int:
@@ -85,7 +69,10 @@ def uploads(playwright, url: str, photos: list[Path]) -> tuple[list[float], list
         page.get_by_text("Dishes it knows").wait_for(timeout=120_000)
         shown.append(upload_photo(page, photo))
         caption = page.get_by_text(RESULT_CAPTION).inner_text()
-        model_ms.append(float(re.search(r"answered in (\d+) ms", caption).group(1)))
+        answered = re.search(r"answered in (\d+) ms", caption)
+        if answered is None:
+            raise RuntimeError(f"no model time in the caption {caption!r}")
+        model_ms.append(float(answered.group(1)))
         page.close()
     browser.close()
     return shown, model_ms

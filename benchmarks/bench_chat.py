@@ -1,7 +1,7 @@
 """Time to first token through ``llm_client.Chat`` vs a bare ``InferenceClient``, same run, same
 local SSE server; and the offline answerer's latency.
 
-    python3 benchmarks/bench_chat.py --iterations 300
+    python3 -m benchmarks.bench_chat --iterations 300
 
 Prints p50/p90 for both paths and the overhead at p50 (target: at most 5 ms).
 """
@@ -9,28 +9,25 @@ Prints p50/p90 for both paths and the overhead at p50 (target: at most 5 ms).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run from a checkout, uninstalled
 # Otherwise huggingface_hub's first request also asks huggingface.co for its agent list.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.pop("HF_HUB_OFFLINE", None)
 
-import dataclasses  # noqa: E402
+from huggingface_hub import InferenceClient
 
-from huggingface_hub import InferenceClient  # noqa: E402
-
-from dishlens.settings import load_settings  # noqa: E402
-from llm_client import DishContext, make_chat  # noqa: E402
-from llm_client.offline import offline_answer  # noqa: E402
-from llm_client.prompts import build_messages  # noqa: E402
-from tests.llm_client.fake_llm_server import ChatServer  # noqa: E402
+from benchmarks.common import percentile
+from dishlens.settings import load_settings
+from llm_client import DishContext, make_chat
+from llm_client.offline import offline_answer
+from llm_client.prompts import build_messages
+from tests.support.chat_server import ChatServer
 
 DISH = DishContext("apple_pie", 0.87, alternatives=["bread_pudding", "baklava"])
 HISTORY = [
@@ -62,10 +59,6 @@ def bare_stream(client: InferenceClient, messages: list[dict[str, str]], model: 
     return open_stream
 
 
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-
-
 def bench_remote(iterations: int, warmup: int) -> tuple[list[float], list[float]]:
     server = ChatServer().start()
     try:
@@ -77,7 +70,8 @@ def bench_remote(iterations: int, warmup: int) -> tuple[list[float], list[float]
         client = InferenceClient(base_url=server.url, api_key="EMPTY", timeout=settings.llm_timeout)
         through_chat = lambda: chat.stream_answer(QUESTION, DISH, HISTORY)  # noqa: E731
         bare = bare_stream(client, messages, settings.llm_model)
-        chat_times, bare_times = [], []
+        chat_times: list[float] = []
+        bare_times: list[float] = []
         for index in range(warmup + iterations):
             # Alternate which goes first so drift on a busy machine hits both alike.
             order = [(through_chat, chat_times), (bare, bare_times)]

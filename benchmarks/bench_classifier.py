@@ -1,6 +1,6 @@
 """Classifier speed, measured in one process on 2 threads against a ResNet-50 baseline.
 
-    python3 benchmarks/bench_classifier.py [--model DIR] [--photos 60]
+    python3 -m benchmarks.bench_classifier [--model DIR] [--photos 60]
 
 Prints p50/p95 of ``predict`` on validation photos (decode + preprocess + forward, from the
 photo's bytes), ResNet-50 forward p50 (torchvision, random weights, batch 1) and their ratio
@@ -10,33 +10,20 @@ photo's bytes), ResNet-50 forward p50 (torchvision, random weights, batch 1) and
 from __future__ import annotations
 
 import argparse
-import resource
-import statistics
-import sys
 import time
-from pathlib import Path
+from collections.abc import Callable
+from functools import partial
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from classifier import load_classifier  # noqa: E402
-from intake import image_from_bytes  # noqa: E402
+from benchmarks.common import peak_rss_mb, percentile, val_photo_bytes
+from classifier import load_classifier
+from intake import image_from_bytes
 
 BLOCK = 10  # calls of each side in turn
-VAL = REPO.parent / "shared" / "data" / "food-mnist"
 
 
-def percentile(samples: list[float], q: float) -> float:
-    return statistics.quantiles(samples, n=100)[int(q) - 1]
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def timed(fn, repeats: int) -> list[float]:
+def timed(fn: Callable[[], object], repeats: int) -> list[float]:
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -45,18 +32,12 @@ def timed(fn, repeats: int) -> list[float]:
     return samples
 
 
-def val_photos(n: int) -> list[bytes]:
-    entries = (VAL / "meta" / "val.txt").read_text().split()
-    step = max(1, len(entries) // n)
-    return [(VAL / "images" / f"{e}.jpg").read_bytes() for e in entries[::step][:n]]
-
-
 def main(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     classifier = load_classifier(args.model)
     load_s = time.perf_counter() - started
-    photos = val_photos(args.photos)
+    photos = val_photo_bytes(args.photos)
 
     def predict_one(data: bytes) -> None:
         classifier.predict(image_from_bytes(data))
@@ -77,7 +58,7 @@ def main(args: argparse.Namespace) -> None:
         # each side runs back to back as a service would (not evicted from cache every call).
         for start in range(0, len(photos), BLOCK):
             for data in photos[start : start + BLOCK]:
-                predict_ms += timed(lambda d=data: predict_one(d), 1)
+                predict_ms += timed(partial(predict_one, data), 1)
             resnet_ms += timed(lambda: resnet(x), BLOCK)
 
     images = [image_from_bytes(data) for data in photos[:32]]

@@ -7,7 +7,7 @@
 2. ``intake.image_from_url`` of a ~2 MB JPEG from a threaded HTTP server on 127.0.0.1, with
    private addresses allowed (loopback only; nothing leaves the machine).
 
-Run: ``python3 benchmarks/bench_intake.py`` (p50 of ``--repeats`` runs after one warm-up).
+Run: ``python3 -m benchmarks.bench_intake`` (p50 of ``--repeats`` runs after one warm-up).
 """
 
 from __future__ import annotations
@@ -16,19 +16,16 @@ import argparse
 import dataclasses
 import io
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
-
 import intake
+from benchmarks.common import LoopbackHTTPServer
 from dishlens.settings import Settings, load_settings
 
 RESIZE_SIZE = 256
@@ -129,21 +126,11 @@ class _PhotoHandler(BaseHTTPRequestHandler):
         pass
 
 
-class _LoopbackServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def server_bind(self) -> None:  # skip getfqdn(): no reverse DNS lookup
-        import socketserver
-
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-
 def bench_fetch(repeats: int, settings: Settings) -> None:
     _PhotoHandler.body = photo_jpeg((3264, 2448), quality=92, noise=6.5, seed=1)
-    server = _LoopbackServer(("127.0.0.1", 0), _PhotoHandler)
+    server = LoopbackHTTPServer(_PhotoHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/photo.jpg"
+    url = server.url("/photo.jpg")
     loopback = dataclasses.replace(settings, allow_private_urls=True)
     try:
         fetched = p50(lambda: intake.image_from_url(url, settings=loopback), repeats)

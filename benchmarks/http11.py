@@ -163,7 +163,7 @@ async def read_until(reader: asyncio.StreamReader, separator: bytes) -> bytes:
 
 
 async def read_chunked(reader: asyncio.StreamReader) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         size_line = (await read_until(reader, b"\r\n"))[:-2].split(b";")[0].strip()
         try:

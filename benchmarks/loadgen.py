@@ -18,9 +18,9 @@ By default the generator shares every CPU with the server, so its own work count
 API. On a machine with CPUs to spare, ``--server-cpus`` and ``--client-cpus`` put the API and
 the in-process timings on one set and the sending on another, which measures the server alone.
 
-    python benchmarks/loadgen.py --spawn --requests 1000 --concurrency 8
-    python benchmarks/loadgen.py --spawn --server-cpus 0,1 --client-cpus 2,3
-    python benchmarks/loadgen.py --url http://127.0.0.1:8000 --requests 200
+    python3 -m benchmarks.loadgen --spawn --requests 1000 --concurrency 8
+    python3 -m benchmarks.loadgen --spawn --server-cpus 0,1 --client-cpus 2,3
+    python3 -m benchmarks.loadgen --url http://127.0.0.1:8000 --requests 200
 
 Exit status: 0 when every request succeeded (and the ratio met ``--min-ratio`` if given),
 1 otherwise, 2 for a refused target or unusable options.
@@ -35,13 +35,10 @@ import ipaddress
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,22 +46,19 @@ from urllib.parse import urlsplit
 
 import httpx
 import torch
-from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from api.runner import cores_available
+from benchmarks import in_process
+from benchmarks.common import FOOD_MNIST, allocator, latency_line, spawn_api, val_photos
+from benchmarks.http11 import Answer, Connection, ProtocolError
+from benchmarks.in_process import Setup, decode
+from classifier import Classifier, load_classifier
+from dishlens.settings import load_settings
+from tests.support.servers import wait_api_ready
 
-import intake  # noqa: E402
-from api.runner import cores_available  # noqa: E402
-from benchmarks.http11 import Answer, Connection, ProtocolError  # noqa: E402
-from classifier import Classifier, load_classifier  # noqa: E402
-from dishlens.settings import load_settings  # noqa: E402
-
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "food-mnist"
+DEFAULT_DATA = FOOD_MNIST
 PROBLEM_JSON = "application/problem+json"
 STATUSES = {"confident", "unsure", "not_food"}
-FINALISTS = 2  # in-process setups timed again between the parts of the load
 
 
 class TargetRefusedError(ValueError):
@@ -102,61 +96,6 @@ def check_loopback(url: str) -> str:
     port = parts.port or 80
     netloc = f"[{address}]" if address.version == 6 else str(address)
     return f"http://{netloc}:{port}"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def spawn_server(
-    *, model: str | None, max_image_mb: int, ready_timeout: float = 120.0
-) -> Iterator[str]:
-    """Start ``uvicorn api.main:app`` on a free loopback port; yield its base URL."""
-    port = free_port()
-    env = dict(os.environ, ALLOW_PRIVATE_URLS="false", MAX_IMAGE_MB=str(max_image_mb))
-    if model:
-        env["MODEL_URI"] = model
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "api.main:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base_url, process, ready_timeout)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_ready(base_url: str, process: subprocess.Popen | None, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=base_url, trust_env=False, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if process is not None and process.poll() is not None:
-                raise RuntimeError(f"the API server exited with status {process.returncode}")
-            with contextlib.suppress(httpx.TransportError):
-                if client.get("/readyz").status_code == 200:
-                    return
-            time.sleep(0.2)
-    raise RuntimeError(f"the API at {base_url} was not ready after {timeout:.0f} s")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,18 +179,10 @@ class Photo:
 
 def select_photos(data_dir: Path, count: int) -> list[Photo]:
     """``count`` val photos spread evenly over ``meta/val.txt`` (so every dish appears)."""
-    entries = (data_dir / "meta" / "val.txt").read_text().split()
-    stride = max(len(entries) // max(count, 1), 1)
-    chosen = entries[::stride][:count]
     return [
-        Photo(entry, entry.split("/")[0], (data_dir / "images" / f"{entry}.jpg").read_bytes())
-        for entry in chosen
+        Photo(f"{path.parent.name}/{path.stem}", path.parent.name, path.read_bytes())
+        for path in val_photos(count, data_dir)
     ]
-
-
-def decode(data: bytes) -> Image.Image:
-    """Decode exactly as the API does."""
-    return intake.image_from_bytes(data)
 
 
 def label_in_process(classifier: Classifier, photos: list[Photo]) -> list[Photo]:
@@ -260,67 +191,6 @@ def label_in_process(classifier: Classifier, photos: list[Photo]) -> list[Photo]
         Photo(p.name, p.true_label, p.data, classifier.predict(decode(p.data)).best.label)
         for p in photos
     ]
-
-
-@dataclass(frozen=True)
-class Setup:
-    """One way to run the classifier in-process: a batch size and how many concurrent callers
-    (more than one: one PyTorch thread each, as the API's runner does)."""
-
-    batch_size: int
-    callers: int
-
-    @property
-    def name(self) -> str:
-        who = "1 caller" if self.callers == 1 else f"{self.callers} callers x 1 thread"
-        return f"batch {self.batch_size}, {who}"
-
-    @property
-    def in_flight(self) -> int:
-        """Photos in the classifier at once."""
-        return self.batch_size * self.callers
-
-
-def in_process_setups(batch_sizes: Sequence[int], callers: int) -> list[Setup]:
-    """One caller with PyTorch's own thread count, and ``callers`` single-threaded callers,
-    per batch size."""
-    return [Setup(size, n) for size in batch_sizes for n in dict.fromkeys((1, callers))]
-
-
-def measure_in_process(
-    classifier: Classifier, photos: list[bytes], setup: Setup, seconds: float
-) -> float:
-    """Photos per second of decoding plus ``predict_batch`` run as ``setup`` says.
-
-    Each photo is decoded from its bytes inside the timed loop, as the API must do (and as
-    ``benchmarks/bench_classifier.py`` times ``predict``).
-    """
-    if setup.callers == 1:
-        done, elapsed = _predict_for(classifier, photos, setup.batch_size, seconds)
-        return done / elapsed
-    with ThreadPoolExecutor(
-        setup.callers, initializer=torch.set_num_threads, initargs=(1,)
-    ) as pool:
-        jobs = [
-            pool.submit(_predict_for, classifier, photos, setup.batch_size, seconds)
-            for _ in range(setup.callers)
-        ]
-        counts, times = zip(*(job.result() for job in jobs), strict=True)
-    return sum(counts) / max(times)
-
-
-def _predict_for(
-    classifier: Classifier, photos: list[bytes], size: int, seconds: float
-) -> tuple[int, float]:
-    """Decode and classify ``photos`` in batches of ``size`` for ``seconds`` (after one batch
-    to warm up); how many were done, in how many seconds."""
-    classifier.predict_batch([decode(data) for data in photos[:size]])
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        batch = [decode(photos[(done + i) % len(photos)]) for i in range(size)]
-        classifier.predict_batch(batch)
-        done += size
-    return done, time.perf_counter() - started
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,7 +269,7 @@ def plan(
 
 
 @dataclass
-class Outcome:
+class RequestResult:
     probe: Probe
     latency_ms: float
     status: int | None
@@ -455,7 +325,7 @@ def parse_json(response: Answer) -> Any:
 # RUNNING
 
 
-async def send(connection: Connection, probe: Probe, timeout: float) -> Outcome:
+async def send(connection: Connection, probe: Probe, timeout: float) -> RequestResult:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
@@ -463,20 +333,22 @@ async def send(connection: Connection, probe: Probe, timeout: float) -> Outcome:
     except (OSError, asyncio.IncompleteReadError, ProtocolError, TimeoutError) as error:
         connection.close()
         latency = (time.perf_counter() - started) * 1000
-        return Outcome(probe, latency, None, f"{probe.kind}: transport {type(error).__name__}")
+        return RequestResult(
+            probe, latency, None, f"{probe.kind}: transport {type(error).__name__}"
+        )
     latency = (time.perf_counter() - started) * 1000
-    error, label_ok = check_answer(probe, response)
-    return Outcome(probe, latency, response.status_code, error, label_ok)
+    problem, label_ok = check_answer(probe, response)
+    return RequestResult(probe, latency, response.status_code, problem, label_ok)
 
 
 async def run_load(
     base_url: str, probes: list[Probe], *, concurrency: int, duration: float, timeout: float
-) -> tuple[list[Outcome], float]:
+) -> tuple[list[RequestResult], float]:
     """Send ``probes`` from ``concurrency`` senders, each on its own kept-alive connection,
     until all are sent or ``duration`` has passed."""
     parts = urlsplit(base_url)
     queue = iter(probes)
-    outcomes: list[Outcome] = []
+    outcomes: list[RequestResult] = []
     started = time.perf_counter()
     deadline = started + duration
 
@@ -509,7 +381,7 @@ def check_same_model(base_url: str, classifier: Classifier) -> None:
 
 @dataclass
 class Report:
-    outcomes: list[Outcome]
+    outcomes: list[RequestResult]
     seconds: float
     planned: int
     scan: dict[str, float] = field(default_factory=dict)  # every setup, before the load
@@ -528,10 +400,10 @@ class Report:
         rate = mean(self.within_beside)
         return self.photo_rate() / rate if rate else None
 
-    def photos(self) -> list[Outcome]:
+    def photos(self) -> list[RequestResult]:
         return [o for o in self.outcomes if o.probe.photo is not None]
 
-    def invalid(self) -> list[Outcome]:
+    def invalid(self) -> list[RequestResult]:
         return [o for o in self.outcomes if o.probe.photo is None]
 
     def photo_rate(self) -> float:
@@ -549,20 +421,12 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
 def rate(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f} % ({part}/{whole})" if whole else "n/a (0)"
 
 
 def print_report(report: Report, *, concurrency: int, model: str) -> None:
-    outcomes, photos, invalid = report.outcomes, report.photos(), report.invalid()
-    answered = [o for o in outcomes if o.status is not None]
+    outcomes = report.outcomes
     print(f"model                  {model}")
     cut = " (stopped by --duration)" if len(outcomes) < report.planned else ""
     print(
@@ -571,20 +435,14 @@ def print_report(report: Report, *, concurrency: int, model: str) -> None:
     )
     if report.cpus:
         print(f"cpus                   {report.cpus}")
-    print(f"answered               {rate(len(answered), len(outcomes))}")
-    print(f"success                {rate(sum(o.ok for o in outcomes), len(outcomes))}")
-    print(f"correct labels         {rate(sum(o.label_ok for o in photos), len(photos))}")
-    print(f"invalid -> right 4xx   {rate(sum(o.ok for o in invalid), len(invalid))}")
+    print_answers(report)
     print(
         f"throughput             {len(outcomes) / report.seconds:.1f} req/s, "
         f"{report.photo_rate():.1f} photos/s"
     )
-    for name, group in (("all", outcomes), ("photos", photos), ("invalid", invalid)):
-        lat = [o.latency_ms for o in group]
-        print(
-            f"latency {name:<8}       p50 {percentile(lat, 50):.1f} ms  p95 "
-            f"{percentile(lat, 95):.1f} ms  p99 {percentile(lat, 99):.1f} ms"
-        )
+    groups = {"all": outcomes, "photos": report.photos(), "invalid": report.invalid()}
+    for name, group in groups.items():
+        print(latency_line(f"latency {name}", [o.latency_ms for o in group]))
     errors = Counter(o.error for o in outcomes if o.error)
     print("errors by kind         " + ("none" if not errors else ""))
     for error, n in errors.most_common():
@@ -592,17 +450,14 @@ def print_report(report: Report, *, concurrency: int, model: str) -> None:
     print_in_process(report)
 
 
-def allocator() -> str:
-    """The malloc this process runs on: an ``LD_PRELOAD``-ed one (a spawned server inherits
-    ``LD_PRELOAD`` too), else the C library's."""
-    try:
-        maps = Path("/proc/self/maps").read_text()
-    except OSError:
-        return "the C library's malloc"
-    for name in ("tcmalloc", "jemalloc"):
-        if f"lib{name}" in maps:
-            return name
-    return "glibc malloc"
+def print_answers(report: Report) -> None:
+    """How many requests were answered, succeeded, got the right label or the right 4xx."""
+    outcomes, photos, invalid = report.outcomes, report.photos(), report.invalid()
+    answered = [o for o in outcomes if o.status is not None]
+    print(f"answered               {rate(len(answered), len(outcomes))}")
+    print(f"success                {rate(sum(o.ok for o in outcomes), len(outcomes))}")
+    print(f"correct labels         {rate(sum(o.label_ok for o in photos), len(photos))}")
+    print(f"invalid -> right 4xx   {rate(sum(o.ok for o in invalid), len(invalid))}")
 
 
 def print_in_process(report: Report) -> None:
@@ -737,10 +592,10 @@ def main(args: argparse.Namespace) -> int:
         with contextlib.ExitStack() as stack:
             with pinned(args.server_cpus):  # the server's processes inherit the CPUs
                 spawned = stack.enter_context(
-                    spawn_server(model=args.model, max_image_mb=max_image_mb)
+                    spawn_api(model=args.model, max_image_mb=max_image_mb)
                 )
             return run(spawned, args, classifier, photos, max_image_mb)
-    wait_ready(base_url, None, 30.0)
+    wait_api_ready(base_url, None, 30.0)
     return run(base_url, args, classifier, photos, max_image_mb)
 
 
@@ -757,59 +612,70 @@ def run(
     images = [p.data for p in photos]
     with pinned(args.server_cpus):
         scan = scan_in_process(args, classifier, images)
-    # The machine's speed drifts by the minute, so the finalists are timed again between the
-    # parts of the load (before each, after the last), and the best one's mean sets the ratio:
-    # both sides sample the same minutes. (The last few requests of each part run below full
-    # concurrency, which if anything costs the API's side.)
-    beside: dict[Setup, list[float]] = {s: [] for s in pick_finalists(scan, args.concurrency)}
-    outcomes: list[Outcome] = []
-    seconds = 0.0
-    parts = split_plan(probes, args.parts)
-    for number, part in enumerate(parts):
-        if seconds >= args.duration:
-            break
-        with pinned(args.server_cpus):
-            time_finalists(args, classifier, images, beside, len(parts), reverse=number % 2 == 1)
-        with pinned(args.client_cpus):
-            done, took = asyncio.run(
-                run_load(
-                    base_url,
-                    part,
-                    concurrency=args.concurrency,
-                    duration=args.duration - seconds,
-                    timeout=args.timeout,
-                )
-            )
-        outcomes.extend(done)
-        seconds += took
-    with pinned(args.server_cpus):
-        time_finalists(args, classifier, images, beside, len(parts), reverse=len(parts) % 2 == 1)
+    finalists = in_process.pick_finalists(scan, args.concurrency)
+    beside: dict[Setup, list[float]] = {setup: [] for setup in finalists}
+    outcomes, seconds = send_in_parts(base_url, args, probes, classifier, images, beside)
     report = Report(outcomes, seconds, len(probes), concurrency=args.concurrency)
     report.cpus = describe_cpus(args)
     report.scan = {setup.name: rate for setup, rate in scan.items()}
-    if beside:
-        best = fastest(beside, beside)
-        report.best, report.beside = best.name, beside[best]
-    if fitting := [s for s in beside if s.in_flight <= args.concurrency]:
-        within = fastest(fitting, beside)
-        report.within, report.within_beside = within.name, beside[within]
+    add_in_process(report, beside, args.concurrency)
     print_report(report, concurrency=args.concurrency, model=classifier.name)
     ratio = report.ratio()
     ratio_ok = args.min_ratio is None or (ratio is not None and ratio >= args.min_ratio)
     return 0 if report.all_ok() and ratio_ok else 1
 
 
-def pick_finalists(scan: dict[Setup, float], concurrency: int) -> list[Setup]:
-    """The scan's :data:`FINALISTS` best setups, and the best that holds no more photos at once
-    than ``concurrency`` (for the second ratio) where it is not among them."""
-    ranked = sorted(scan, key=scan.__getitem__, reverse=True)
-    fits = [setup for setup in ranked if setup.in_flight <= concurrency][:1]
-    return ranked[:FINALISTS] + [setup for setup in fits if setup not in ranked[:FINALISTS]]
+def send_in_parts(
+    base_url: str,
+    args: argparse.Namespace,
+    probes: list[Probe],
+    classifier: Classifier,
+    images: list[bytes],
+    beside: dict[Setup, list[float]],
+) -> tuple[list[RequestResult], float]:
+    """Send ``probes`` in ``--parts`` parts, timing the in-process finalists (``beside``)
+    before each part and after the last; every answer, and the seconds spent sending.
+
+    The machine's speed drifts by the minute, so both sides sample the same minutes. (The last
+    few requests of each part run below full concurrency, which if anything costs the API.)
+    """
+    outcomes: list[RequestResult] = []
+    seconds = 0.0
+    parts = split_plan(probes, args.parts)
+    slice_seconds = args.in_process_seconds / (len(parts) + 1)
+    for number, part in enumerate(parts):
+        if seconds >= args.duration:
+            break
+        with pinned(args.server_cpus):
+            in_process.time_finalists(
+                classifier, images, beside, slice_seconds, reverse=number % 2 == 1
+            )
+        with pinned(args.client_cpus):
+            load = run_load(
+                base_url,
+                part,
+                concurrency=args.concurrency,
+                duration=args.duration - seconds,
+                timeout=args.timeout,
+            )
+            done, took = asyncio.run(load)
+        outcomes.extend(done)
+        seconds += took
+    with pinned(args.server_cpus):
+        in_process.time_finalists(
+            classifier, images, beside, slice_seconds, reverse=len(parts) % 2 == 1
+        )
+    return outcomes, seconds
 
 
-def fastest(setups: Iterable[Setup], beside: dict[Setup, list[float]]) -> Setup:
-    """The setup of ``setups`` with the most photos/s over its slices beside the load."""
-    return max(setups, key=lambda setup: sum(beside[setup]))
+def add_in_process(report: Report, beside: dict[Setup, list[float]], concurrency: int) -> None:
+    """Name in ``report`` the best finalist, and the best that fits ``concurrency``."""
+    if beside:
+        best = in_process.fastest(beside, beside)
+        report.best, report.beside = best.name, beside[best]
+    if fitting := [s for s in beside if s.in_flight <= concurrency]:
+        within = in_process.fastest(fitting, beside)
+        report.within, report.within_beside = within.name, beside[within]
 
 
 def describe_cpus(args: argparse.Namespace) -> str:
@@ -827,24 +693,6 @@ def split_plan(probes: list[Probe], parts: int) -> list[list[Probe]]:
     return [probes[i * len(probes) // parts : (i + 1) * len(probes) // parts] for i in range(parts)]
 
 
-def time_finalists(
-    args: argparse.Namespace,
-    classifier: Classifier,
-    images: list[bytes],
-    beside: dict[Setup, list[float]],
-    parts: int,
-    *,
-    reverse: bool,
-) -> None:
-    """Time each finalist once more (its share of ``--in-process-seconds`` over the
-    ``parts + 1`` slices) and append its photos/s to ``beside``; in reverse order every other
-    slice, so that none always goes first."""
-    order = list(beside)[::-1] if reverse else list(beside)
-    seconds = args.in_process_seconds / (parts + 1)
-    for setup in order:
-        beside[setup].append(measure_in_process(classifier, images, setup, seconds))
-
-
 def scan_in_process(
     args: argparse.Namespace, classifier: Classifier, images: list[bytes]
 ) -> dict[Setup, float]:
@@ -852,8 +700,7 @@ def scan_in_process(
     if args.in_process_seconds <= 0:
         return {}
     sizes = [int(s) for s in args.batch_sizes.split(",")]
-    setups = in_process_setups(sizes, cores_available())
-    return {s: measure_in_process(classifier, images, s, args.scan_seconds) for s in setups}
+    return in_process.scan(classifier, images, sizes, args.scan_seconds)
 
 
 if __name__ == "__main__":

@@ -54,12 +54,6 @@ def code_version() -> str:
         return "unknown"
 
 
-def display_name(label: str) -> str:
-    """``"beef_carpaccio"`` -> ``"Beef carpaccio"``."""
-    words = label.replace("_", " ").strip()
-    return words[:1].upper() + words[1:]
-
-
 def save_artifact(
     out_dir: Path,
     model: FoodNet,

@@ -53,6 +53,7 @@ from classifier.model import FoodNet
 from classifier.nonfood import NonFoodImage, nonfood_images, split
 from classifier.predictor import FoodSignal, status_masks
 from classifier.presets import EvalPreset
+from dishlens.settings import exit_on_bad_setting
 
 NOT_FOOD_DETECTOR = (
     "A logistic food score on three numbers a photo: the un-fine-tuned ImageNet "
@@ -497,8 +498,8 @@ def average_weights(
             ("architecture", card["architecture"], other_card["architecture"]),
             (
                 "input pipeline",
-                EvalPreset.from_card(card).describe(),
-                EvalPreset.from_card(other_card).describe(),
+                EvalPreset.from_card(card).pipeline_text(),
+                EvalPreset.from_card(other_card).pipeline_text(),
             ),
         ):
             if ours != theirs:
@@ -532,7 +533,8 @@ def _identity(card: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     model_dir = Path(args.model)
-    model, scorer, labels, card = load_artifact(model_dir)
+    model, kept_scorer, labels, card = load_artifact(model_dir)
+    scorer: MahalanobisScorer | None = kept_scorer
     if args.average_with:
         card = average_weights(model, labels, card, [Path(d) for d in args.average_with])
         scorer = None  # new weights: the feature distance is fitted again
@@ -554,7 +556,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         scorer=scorer,
     )
     card = {**card, **result.card}
-    card["preprocessing"] = {**card["preprocessing"], "pipeline": preset.describe()}
+    card["preprocessing"] = {**card["preprocessing"], "pipeline": preset.pipeline_text()}
     out = Path(args.out) if args.out else model_dir
     card = save_artifact(out, model, result.scorer, labels, card)
     print(summary(out, card))
@@ -617,4 +619,5 @@ def add_real_photos_argument(parser: argparse.ArgumentParser) -> None:
 
 
 if __name__ == "__main__":
-    main(get_args_parser().parse_args())
+    with exit_on_bad_setting("classifier.calibrate"):
+        main(get_args_parser().parse_args())

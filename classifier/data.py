@@ -61,8 +61,8 @@ class FoodDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[Any, int]:
         path, target = self.samples[i]
-        with Image.open(path) as image:
-            image = image.convert("RGB")
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
         return (self.transform(image) if self.transform else image), target
 
 

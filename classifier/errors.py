@@ -39,6 +39,10 @@ class ModelDownloadError(ClassifierError, OSError):
     """A model could not be downloaded from S3."""
 
 
+class PublishError(ClassifierError, OSError):
+    """The model could not be published: the version exists, or S3 refused the upload."""
+
+
 # ---------------------------------------------------------------------------------------------
 # INPUT AND OPTION ERRORS
 

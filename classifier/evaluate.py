@@ -37,6 +37,7 @@ from classifier.plots import (
     save_statuses,
 )
 from classifier.predictor import Classifier, Prediction, load_classifier
+from dishlens.settings import exit_on_bad_setting
 
 
 def predict_split(
@@ -223,4 +224,5 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    main(get_args_parser().parse_args())
+    with exit_on_bad_setting("classifier.evaluate"):
+        main(get_args_parser().parse_args())

@@ -98,7 +98,9 @@ def freeze_batchnorm_statistics(model: nn.Module) -> None:
 def keep_in_eval_mode(module: nn.Module) -> None:
     """Put ``module`` in eval mode and keep it there under a later ``model.train()``."""
     module.eval()
-    module.train = lambda mode=True, m=module: m
+    # An instance attribute shadows the method (set through __dict__: nn.Module's own
+    # __setattr__ would too, but type checkers rightly refuse assigning to a method).
+    module.__dict__["train"] = lambda mode=True: module
 
 
 def fuse_for_inference(model: FoodNet, dtype: torch.dtype = torch.float32) -> FoodNet:

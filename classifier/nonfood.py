@@ -128,8 +128,9 @@ def _photos() -> Iterator[tuple[str, Image.Image]]:
             array = array[0]
         yield name, _to_rgb(np.asarray(array))
     for name in MATPLOTLIB_PHOTOS:
-        with matplotlib.cbook.get_sample_data(name) as handle:
-            yield name, Image.open(io.BytesIO(handle.read())).convert("RGB")
+        path = str(matplotlib.cbook.get_sample_data(name, asfileobj=False))
+        with Image.open(path) as image:
+            yield name, image.convert("RGB")
 
 
 def _to_rgb(array: np.ndarray) -> Image.Image:
@@ -197,8 +198,8 @@ def _heatmap(axes, rng) -> None:
 def _terrain(axes, _rng) -> None:
     import matplotlib.cbook
 
-    data = matplotlib.cbook.get_sample_data("topobathy.npz")
-    axes.imshow(data["topo"], cmap="terrain")
+    with np.load(str(matplotlib.cbook.get_sample_data("topobathy.npz", asfileobj=False))) as data:
+        axes.imshow(data["topo"], cmap="terrain")
 
 
 def _contour(axes, _rng) -> None:

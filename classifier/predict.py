@@ -24,6 +24,7 @@ from tqdm import tqdm
 from classifier.errors import InputError
 from classifier.predictor import Classifier, Prediction, load_classifier
 from dishlens.errors import DishLensError
+from dishlens.settings import exit_on_bad_setting
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".heic", ".heif"}
 CSV_FIELDS = ("input", "status", "label", "display_name", "probability", "error")
@@ -196,4 +197,5 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    sys.exit(main(get_args_parser().parse_args()))
+    with exit_on_bad_setting("classifier.predict"):
+        sys.exit(main(get_args_parser().parse_args()))

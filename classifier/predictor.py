@@ -22,7 +22,7 @@ from classifier.metrics import MahalanobisScorer
 from classifier.model import FoodNet, fuse_for_inference
 from classifier.presets import EvalPreset
 from classifier.trunk import inference_dtype
-from dishlens.settings import Settings, load_settings
+from dishlens.settings import Settings, get_settings
 
 Status = Literal["confident", "unsure", "not_food"]
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -125,6 +125,15 @@ class Classifier:
 
     def predict_batch(self, images: list[Image.Image], top_k: int = 3) -> list[Prediction]:
         started = time.perf_counter()
+        probs, ood, food = self._scores(images)
+        latency_ms = (time.perf_counter() - started) * 1000 / len(images)
+        return self._predictions(probs, ood, food, top_k, latency_ms)
+
+    def _scores(
+        self, images: list[Image.Image]
+    ) -> tuple[torch.Tensor, torch.Tensor, FoodSignal | None]:
+        """Calibrated dish probabilities, feature distances and the food signal (None without
+        a gate), one row or value a photo."""
         threads = torch.get_num_threads()
         beside = self._start_food_gate(images) if threads > 1 else None
         # With the food gate on a helper thread, the classifier leaves it one of the caller's.
@@ -140,13 +149,19 @@ class Classifier:
             gate = self._gate.signals(images)
         else:
             gate = None
-        top_probability = probs.max(1).values
-        food = self._food_signal(gate, top_probability)
-        not_food, unsure = status_masks(top_probability, ood, food, self._thresholds)
-        latency_ms = (time.perf_counter() - started) * 1000 / len(images)
-        k = min(top_k, len(self._labels))
-        values, indices = probs.topk(k, dim=1)
-        food_scores = _published_food_scores(food, len(images))
+        return probs, ood, self._food_signal(gate, probs.max(1).values)
+
+    def _predictions(
+        self,
+        probs: torch.Tensor,
+        ood: torch.Tensor,
+        food: FoodSignal | None,
+        top_k: int,
+        latency_ms: float,
+    ) -> list[Prediction]:
+        not_food, unsure = status_masks(probs.max(1).values, ood, food, self._thresholds)
+        values, indices = probs.topk(min(top_k, len(self._labels)), dim=1)
+        food_scores = _published_food_scores(food, len(probs))
         statuses: list[Status] = [
             "not_food" if far else "unsure" if low else "confident"
             for far, low in zip(not_food.tolist(), unsure.tolist(), strict=True)
@@ -265,7 +280,7 @@ def load_classifier(uri: str | None = None, *, settings: Settings | None = None)
         ModelArtifactError: the model is missing, corrupt, truncated or inconsistent.
         ModelDownloadError: an S3 model could not be downloaded.
     """
-    settings = settings or load_settings()
+    settings = settings or get_settings()
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     started = time.perf_counter()
@@ -292,6 +307,6 @@ def load_model_info(uri: str | None = None, *, settings: Settings | None = None)
         ModelArtifactError: the model is missing, corrupt, truncated or inconsistent.
         ModelDownloadError: an S3 model could not be downloaded.
     """
-    model_dir = resolve_model_dir(uri, settings or load_settings())
+    model_dir = resolve_model_dir(uri, settings or get_settings())
     card, labels, _ = verify_artifact(model_dir)
     return ModelInfo(card, labels)

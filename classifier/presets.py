@@ -43,7 +43,7 @@ class Shrink:
         small = centre_square(image).resize((self.size, self.size), Image.Resampling.BICUBIC)
         return jpeg_round_trip(small, self.JPEG_QUALITY)
 
-    def describe(self) -> str:
+    def pipeline_text(self) -> str:
         return (
             f"centre square → {self.size}×{self.size} (bicubic) → JPEG quality "
             f"{self.JPEG_QUALITY}, as the training photos were made"
@@ -99,11 +99,11 @@ class EvalPreset:
         self._mean = torch.tensor(MEAN).view(3, 1, 1)
         self._std = torch.tensor(STD).view(3, 1, 1)
 
-    def describe(self) -> str:
+    def pipeline_text(self) -> str:
         """The pipeline in words, for the model card."""
         steps = ["RGB photo"]
         if self.shrink:
-            steps.append(self.shrink.describe())
+            steps.append(self.shrink.pipeline_text())
         steps += [
             f"resize the shorter side to {self.resize_size} (bilinear, antialiased)",
             f"centre crop {self.crop_size}×{self.crop_size}",

@@ -16,14 +16,14 @@ import pickle
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from classifier.artifact import code_version, display_name, load_artifact, save_artifact
+from classifier.artifact import code_version, load_artifact, save_artifact
 from classifier.calibrate import (
     CalibrationOptions,
     add_calibration_arguments,
@@ -43,7 +43,8 @@ from classifier.model import (
     freeze_trunk,
 )
 from classifier.presets import MEAN, STD, EvalPreset, FixResPreset, TrainPreset
-from dishlens.settings import load_settings
+from dishlens.labels import readable_label
+from dishlens.settings import exit_on_bad_setting, load_settings
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -57,7 +58,8 @@ def set_seed(seed: int) -> None:
 def rng_state(loader: DataLoader) -> dict[str, Any]:
     """Every random state a resumed run needs to continue exactly where this one stopped, as
     tensors and plain values only, so that ``torch.load(weights_only=True)`` reads it back."""
-    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
+    kind, keys, position, has_gauss, cached_gaussian = state
     return {
         "torch": torch.get_rng_state(),
         "loader": loader.generator.get_state(),
@@ -175,7 +177,7 @@ def build_card(args, classes, train_set, calibration_card) -> dict[str, Any]:
             "shrink_size": args.shrink_size,
             "resize_size": args.val_resize_size,
             "crop_size": args.val_crop_size,
-            "pipeline": eval_preset(args).describe(),
+            "pipeline": eval_preset(args).pipeline_text(),
             "normalisation": "(x - 127) / 128 on 0-255 RGB pixels",
             "mean": list(MEAN),
             "std": list(STD),
@@ -202,7 +204,7 @@ def finalize(model, args, classes, train_set, train_root, device) -> dict[str, A
         model, classes, train_root, eval_preset(args), options, device, real_photos=real_photos
     )
     card = build_card(args, classes, train_set, result.card)
-    labels = {label: display_name(label) for label in classes}
+    labels = {label: readable_label(label) for label in classes}
     model.cpu()
     return save_artifact(Path(args.out), model, result.scorer, labels, card)
 
@@ -213,6 +215,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     root = resolve_data_root(args.data, load_settings().model_cache_dir)
+    train_transform: FixResPreset | TrainPreset
     if args.fix_res:
         train_transform = FixResPreset(eval_preset(args))
     else:
@@ -226,7 +229,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.fix_res:
         freeze_batchnorm_statistics(model)
     model.test_time_flip = args.test_time_flip
-    model.to(device, memory_format=torch.channels_last)
+    # torch's stubs have no overload of Module.to with both a device and a memory format.
+    model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     head_params = list(model.head.parameters())
     trunk_params = [
@@ -371,4 +375,5 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    main(get_args_parser().parse_args())
+    with exit_on_bad_setting("classifier.train"):
+        main(get_args_parser().parse_args())

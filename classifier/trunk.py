@@ -5,9 +5,9 @@ Each convolution of EfficientNet-Lite is followed by a BatchNorm and a ReLU6, an
 of a block by a residual add. :class:`FusedConv` folds the BatchNorm into the weights and the
 padding into the convolution, and hands the ReLU6 or the add to oneDNN as a post-op of the same
 kernel, so no feature map is written twice. On CPUs with AMX or AVX512-BF16 the weights and
-maps are bfloat16 (measured at 256 px on one thread: 9.5 ms a photo against 16.5 in float32);
-the pooled features and everything after them stay float32. Without oneDNN (PyTorch builds
-without it) the same modules run as plain ``conv2d`` calls.
+maps are bfloat16 (about 1.7 times faster than float32; ``docs/benchmarks.md``); the pooled
+features and everything after them stay float32. Without oneDNN (PyTorch builds without it)
+the same modules run as plain ``conv2d`` calls.
 
 oneDNN reorders each weight into its blocked layout on every call unless it is handed one
 already packed. A packed weight suits one thread count and one input shape only: packed under
@@ -18,13 +18,13 @@ benchmark going through many batch sizes times each on packed weights).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from efficientnet_lite_pytorch import EfficientNet
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-from dishlens.settings import PRECISIONS
 
 
 def _onednn_works() -> bool:
@@ -55,6 +55,10 @@ ONEDNN = _onednn_works()
 MAX_PACKED = 4
 
 
+# The number formats the network can run in, by the names INFERENCE_PRECISION takes.
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
 def native_bfloat16() -> bool:
     """Whether this CPU has bfloat16 arithmetic (AMX or AVX512-BF16); emulated is slower."""
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
@@ -62,12 +66,13 @@ def native_bfloat16() -> bool:
 
 
 def inference_dtype(precision: str = "auto") -> torch.dtype:
-    """The dtype for ``precision``: ``auto`` picks bfloat16 only where it is native and fast."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    """The dtype for ``precision`` (``auto`` or a key of :data:`DTYPES`; the caller passes
+    ``INFERENCE_PRECISION``): ``auto`` picks bfloat16 only where it is native and fast."""
     if precision == "auto":
         return torch.bfloat16 if ONEDNN and native_bfloat16() else torch.float32
-    return getattr(torch, precision)
+    if precision not in DTYPES:
+        raise ValueError(f"precision {precision!r} is not one of auto, {', '.join(DTYPES)}")
+    return DTYPES[precision]
 
 
 class FusedConv(nn.Module):
@@ -79,6 +84,9 @@ class FusedConv(nn.Module):
     first output row and column (and any extra at the end) gives the one-sided result without
     a padded copy of the input.
     """
+
+    weight: torch.Tensor
+    bias: torch.Tensor
 
     def __init__(
         self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, *, relu6: bool, dtype: torch.dtype
@@ -126,7 +134,7 @@ class FusedConv(nn.Module):
             # Each step is one dict operation, so threads sharing this module at worst pack
             # a weight twice.
             while len(self._packed) >= MAX_PACKED:
-                self._packed.pop(next(iter(self._packed), None), None)
+                self._packed.pop(next(iter(self._packed), ()), None)
         self._packed[key] = packed  # last: the most recently used
         return packed
 
@@ -157,7 +165,10 @@ def one_sided_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
     if isinstance(static, nn.ZeroPad2d):
         if any(conv.padding):
             raise ValueError("a convolution with both static and own padding")
-        return tuple(static.padding)
+        left, right, top, bottom = static.padding
+        return (left, right, top, bottom)
+    if isinstance(conv.padding, str):
+        raise ValueError(f"padding {conv.padding!r} is not a number of pixels")
     top, left = conv.padding
     return (left, left, top, top)
 
@@ -165,7 +176,8 @@ def one_sided_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
 class FusedBlock(nn.Module):
     """An MBConv block: 1×1 expansion, depthwise convolution, 1×1 projection (+ skip)."""
 
-    def __init__(self, block: nn.Module, dtype: torch.dtype) -> None:
+    def __init__(self, block: Any, dtype: torch.dtype) -> None:
+        # ``block`` is an efficientnet_lite_pytorch MBConvBlock (an untyped library).
         super().__init__()
         if block.has_se:
             raise ValueError("squeeze-and-excitation blocks are not EfficientNet-Lite's")

@@ -22,6 +22,17 @@ def _rebuild(cls: type[DishLensError], args: tuple, state: dict) -> DishLensErro
     return error
 
 
+class FeedbackError(DishLensError, OSError):
+    """Feedback could not be stored; ``uri`` says where it was going."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        super().__init__(
+            "Your feedback could not be saved right now. Thank you anyway — the rest of the page "
+            "still works."
+        )
+
+
 class SettingsError(DishLensError, ValueError):
     """An environment variable holds a value DishLens cannot use."""
 

@@ -28,24 +28,13 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from dishlens.errors import DishLensError
-from dishlens.settings import Settings, load_settings
+from dishlens.errors import FeedbackError
+from dishlens.settings import Settings, get_settings
 
 MAX_SIDE = 1024
 JPEG_QUALITY = 90
 NOT_FOOD = "not_food"
 OTHER_DISH = "other_dish"
-
-
-class FeedbackError(DishLensError, OSError):
-    """Feedback could not be stored; ``uri`` says where it was going."""
-
-    def __init__(self, uri: str) -> None:
-        self.uri = uri
-        super().__init__(
-            "Your feedback could not be saved right now. Thank you anyway — the rest of the page "
-            "still works."
-        )
 
 
 @dataclass(frozen=True)
@@ -105,7 +94,7 @@ class FeedbackStore:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> FeedbackStore:
-        settings = settings or load_settings()
+        settings = settings or get_settings()
         return cls(settings.feedback_uri)
 
     def save(self, image: Image.Image, record: FeedbackRecord) -> str:

@@ -4,13 +4,28 @@ Each field of :class:`Settings` is one environment variable (its upper-case name
 has a working default, so DishLens runs with no configuration at all: the bundled model,
 offline chat, feedback in a local folder. The README's settings table lists the same fields;
 ``tests/dishlens/test_settings.py`` keeps the two in step.
+
+Adding a setting is one field: ``name: type = _setting(default, "help", minimum=…)``. A value is
+parsed by its field's type (``bool``, ``int``, ``float``, ``str``, ``Path``, or one of them
+``| None``); a field of any other type fails at import, so nothing falls back to text. Secrets
+(``secret=True``) stay out of ``repr()``, and so out of logs.
+
+A plain dataclass rather than pydantic-settings: the parsing here is about forty lines, and the
+messages name the variable and what it expects in words a person acts on, which pydantic's
+validation errors would need translating into anyway.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+import math
 import os
-from collections.abc import Callable, Mapping
+import sys
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,12 +33,21 @@ from typing import Any
 from dishlens.errors import SettingsError
 
 PRECISIONS = ("auto", "float32", "bfloat16")
+LOG_LEVELS = ("DEBUG", "ERROR", "INFO", "WARNING")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def _setting(default: Any, help: str, *, minimum: float | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "minimum": minimum})
+def _setting(
+    default: Any,
+    help: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    secret: bool = False,
+) -> Any:
+    metadata = {"help": help, "minimum": minimum, "maximum": maximum}
+    return field(default=default, repr=not secret, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -68,7 +92,9 @@ class Settings:
     fetch_timeout: float = _setting(20.0, "Seconds a whole link download may take.", minimum=0.01)
     # Chat
     hf_token: str | None = _setting(
-        None, "Hugging Face token: chat with Llama through the Hugging Face Inference API."
+        None,
+        "Hugging Face token: chat with Llama through the Hugging Face Inference API.",
+        secret=True,
     )
     hf_token_secret_id: str | None = _setting(
         None,
@@ -77,7 +103,9 @@ class Settings:
     llm_base_url: str | None = _setting(
         None, "OpenAI-compatible endpoint (vLLM, TGI, Ollama, llama.cpp); takes precedence over HF."
     )
-    llm_api_key: str | None = _setting(None, "API key for LLM_BASE_URL, if it needs one.")
+    llm_api_key: str | None = _setting(
+        None, "API key for LLM_BASE_URL, if it needs one.", secret=True
+    )
     llm_model: str = _setting(
         "meta-llama/Llama-3.1-8B-Instruct", "Chat model name (HF repo id or the endpoint's model)."
     )
@@ -98,7 +126,7 @@ class Settings:
     )
     # JSON API
     api_host: str = _setting("127.0.0.1", "Address the JSON API binds to.")
-    api_port: int = _setting(8000, "Port of the JSON API.", minimum=1)
+    api_port: int = _setting(8000, "Port of the JSON API.", minimum=1, maximum=65535)
     api_queue_size: int = _setting(
         16, "Requests waiting for the model before the API answers 503.", minimum=1
     )
@@ -115,11 +143,11 @@ class Settings:
         return self.max_image_mb * 1024 * 1024
 
 
-def env_name(settings_field: dataclasses.Field) -> str:
+def env_name(settings_field: dataclasses.Field[Any]) -> str:
     return settings_field.name.upper()
 
 
-def describe() -> list[tuple[str, str, str]]:
+def setting_rows() -> list[tuple[str, str, str]]:
     """``(ENV_VAR, default, meaning)`` for every setting, in declaration order."""
     rows = []
     for f in dataclasses.fields(Settings):
@@ -148,23 +176,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
-def _parse(f: dataclasses.Field, raw: str) -> Any:
-    name, kind = env_name(f), f.type
-    parsers: dict[str, tuple[Callable[[str], Any], str]] = {
-        "bool": (_parse_bool, "true or false"),
-        "int": (int, "a whole number"),
-        "float": (float, "a number"),
-        "Path": (lambda s: Path(s).expanduser(), "a path"),
-    }
-    parser, expected = parsers.get(kind, (str, "text"))
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once; what a function uses when its
+    caller passes none. (Tests clear the cache around each test.)"""
+    return load_settings()
+
+
+@contextlib.contextmanager
+def exit_on_bad_setting(program: str) -> Iterator[None]:
+    """Around a command-line program: a bad setting ends it with one line naming the variable
+    and exit status 2 (the status of a usage error), not a traceback."""
     try:
-        value = parser(raw)
-    except ValueError:
-        raise SettingsError(name, raw, expected) from None
-    minimum = f.metadata["minimum"]
-    if minimum is not None and value < minimum:
-        raise SettingsError(name, raw, f"{expected} of at least {minimum}")
-    return value
+        yield
+    except SettingsError as error:
+        print(f"{program}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _parse_bool(raw: str) -> bool:
@@ -176,10 +203,53 @@ def _parse_bool(raw: str) -> bool:
     raise ValueError(raw)
 
 
+def _parse_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return value
+
+
+# Each field's type -> (parser, what a valid value is, in words).
+_PARSERS: dict[type, tuple[Callable[[str], Any], str]] = {
+    bool: (_parse_bool, "true or false"),
+    int: (int, "a whole number"),
+    float: (_parse_float, "a finite number"),
+    Path: (lambda raw: Path(raw).expanduser(), "a path"),
+    str: (str, "text"),
+}
+
+
+def _value_type(annotation: Any) -> type:
+    """``int`` for ``int`` and for ``int | None``; a type without a parser is an error in this
+    module, raised at import."""
+    if isinstance(annotation, types.UnionType):
+        kinds = [kind for kind in typing.get_args(annotation) if kind is not type(None)]
+        annotation = kinds[0] if len(kinds) == 1 else annotation
+    if annotation not in _PARSERS:
+        raise TypeError(f"settings: no parser for fields of type {annotation!r}")
+    return typing.cast(type, annotation)
+
+
+_FIELD_TYPES = {name: _value_type(kind) for name, kind in typing.get_type_hints(Settings).items()}
+
+
+def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
+    parser, expected = _PARSERS[_FIELD_TYPES[f.name]]
+    try:
+        value = parser(raw)
+    except ValueError:
+        raise SettingsError(env_name(f), raw, expected) from None
+    low, high = f.metadata["minimum"], f.metadata["maximum"]
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise SettingsError(env_name(f), raw, f"{expected} {bounds}")
+    return value
+
+
 def _check_choices(settings: Settings) -> None:
-    levels = {"DEBUG", "INFO", "WARNING", "ERROR"}
-    if settings.log_level.upper() not in levels:
-        raise SettingsError("LOG_LEVEL", settings.log_level, "one of " + ", ".join(sorted(levels)))
+    if settings.log_level.upper() not in LOG_LEVELS:
+        raise SettingsError("LOG_LEVEL", settings.log_level, "one of " + ", ".join(LOG_LEVELS))
     if settings.inference_precision not in PRECISIONS:
         raise SettingsError(
             "INFERENCE_PRECISION", settings.inference_precision, "one of " + ", ".join(PRECISIONS)

@@ -11,11 +11,11 @@ from PIL import Image
 
 from dishlens.settings import Settings
 from intake._common import resolve_settings
-from intake.decode import decode_image
+from intake.decode import check_size, decode_image
 from intake.errors import IntakeError
 from intake.fetch import download
 
-__all__ = ["IntakeError", "image_from_bytes", "image_from_url"]
+__all__ = ["IntakeError", "check_photo_size", "image_from_bytes", "image_from_url"]
 
 
 def image_from_url(url: str, *, settings: Settings | None = None) -> Image.Image:
@@ -72,3 +72,13 @@ def image_from_bytes(
         max_pixels=settings.max_image_pixels,
         filename=filename,
     )
+
+
+def check_photo_size(data: bytes, *, settings: Settings | None = None) -> None:
+    """Refuse ``data`` before any decoding when it is over ``MAX_IMAGE_MB`` (the first check
+    :func:`image_from_bytes` makes; callers that hand the bytes on make it early).
+
+    Raises:
+        ImageTooLargeError: an :class:`IntakeError` naming the cap.
+    """
+    check_size(data, resolve_settings(settings).max_image_bytes)

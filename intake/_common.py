@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 
-from dishlens.settings import Settings, load_settings
+from dishlens.settings import Settings, get_settings
 
 USER_AGENT = "DishLens/0.1 (+https://github.com/dishlens)"
 
 
 def resolve_settings(settings: Settings | None) -> Settings:
-    return load_settings() if settings is None else settings
+    return get_settings() if settings is None else settings
 
 
 class Deadline:

@@ -23,9 +23,10 @@ from intake.errors import (
     TooManyPixelsError,
     UnsupportedFormatError,
 )
-from intake.sniff import describe, sniff_format
+from intake.sniff import sniff_format, unsupported_format_name
 
-# Twice the classifier's 256-px resize, and enough to look sharp in the app.
+# At least twice the largest input a bundled model takes (256 px for food10-lite0; the default
+# food101-lite0 shrinks to 64 px, then 112), and enough to look sharp in the app.
 MIN_SHORT_SIDE = 512
 _BACKGROUND = (255, 255, 255)
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
@@ -63,7 +64,7 @@ def decode_image(
     check_size(data, max_bytes)
     image_format = sniff_format(data)
     if image_format is None:
-        raise UnsupportedFormatError(detected=describe(data), filename=filename)
+        raise UnsupportedFormatError(detected=unsupported_format_name(data), filename=filename)
     try:
         return _decode(data, image_format, max_pixels)
     except IntakeError:

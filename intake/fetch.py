@@ -38,7 +38,7 @@ from intake.errors import (
     UnsupportedEncodingError,
     UnsupportedFormatError,
 )
-from intake.sniff import describe, sniff_format
+from intake.sniff import sniff_format, unsupported_format_name
 from intake.urls import Target, parse_url
 
 MAX_REDIRECTS = 3
@@ -207,7 +207,7 @@ def _read_chunk(
 def _require_photo(prefix: bytes) -> None:
     """Stop early when the body is not a photo, whatever its Content-Type claims."""
     if sniff_format(prefix) is None:
-        raise UnsupportedFormatError(detected=describe(prefix))
+        raise UnsupportedFormatError(detected=unsupported_format_name(prefix))
 
 
 def _translate(err: BaseException, url: str, settings: Settings) -> IntakeError:

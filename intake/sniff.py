@@ -35,7 +35,7 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def describe(data: bytes) -> str | None:
+def unsupported_format_name(data: bytes) -> str | None:
     """A short name for a known format that is not a supported photo (for error details)."""
     if data.startswith(b"%PDF-"):
         return "pdf"

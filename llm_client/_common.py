@@ -7,7 +7,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from llm_client.errors import (
@@ -103,7 +103,11 @@ def _from_status(err: HfHubHTTPError, endpoint: Endpoint) -> ChatError:
     status = err.response.status_code
     where = "Hugging Face" if endpoint.hugging_face else f"The chat server at {endpoint.host}"
     retry_after = parse_retry_after(err.response.headers.get("retry-after"))
-    kwargs = {"status": status, "retry_after": retry_after, "detail": err.server_message}
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "retry_after": retry_after,
+        "detail": err.server_message,
+    }
     if status in (401, 403):
         refused = f"{where} refused the API key. Check LLM_API_KEY."
         return ChatAuthError(HF_AUTH_MESSAGE if endpoint.hugging_face else refused, **kwargs)

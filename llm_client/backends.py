@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from huggingface_hub import constants as hub_constants
@@ -97,7 +97,7 @@ class RemoteBackend:
             )
         return delay
 
-    def _chunks(self, messages: list[dict[str, str]]) -> Iterator[Chunk]:
+    def _chunks(self, messages: list[dict[str, str]]) -> Generator[Chunk, None, None]:
         # The choke point: every call into huggingface_hub, httpx2 and boto3 happens in here.
         from huggingface_hub import InferenceClient
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from dishlens.settings import Settings, load_settings
+from dishlens.settings import Settings, get_settings
 from llm_client.backends import RemoteBackend, make_backend
 from llm_client.context import DishContext, check_history, check_question
 from llm_client.errors import ChatError, DishFactsError, IncompleteAnswerError
@@ -31,7 +31,7 @@ def make_chat(settings: Settings | None = None) -> Chat:
     Raises:
         SettingsError: ``settings`` is None and an environment variable is invalid.
     """
-    settings = load_settings() if settings is None else settings
+    settings = get_settings() if settings is None else settings
     return Chat(make_backend(settings), settings)
 
 

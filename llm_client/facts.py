@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dishlens.labels import readable_label
 from llm_client.errors import DishFactsError
 
 CARDS_PATH = Path(__file__).resolve().parent / "dish_cards.json"
@@ -65,7 +66,7 @@ def display_name(label: str) -> str:
     card = load_cards().get(normalize_label(label))
     if card is not None:
         return card["display_name"]
-    return label.replace("_", " ").strip().capitalize()
+    return readable_label(label)
 
 
 @functools.cache

@@ -25,18 +25,14 @@ if str(ROOT) not in sys.path:  # run as `python scripts/publish_model.py`
 from classifier.artifact import CARD_FILE, LABELS_FILE, WEIGHTS_FILE, read_json, sha256_of  # noqa: E402
 from classifier.errors import (  # noqa: E402
     ChecksumMismatchError,
-    ClassifierError,
     ModelNotFoundError,
+    PublishError,
 )
 from classifier.s3 import split_uri  # noqa: E402
 from dishlens.errors import DishLensError  # noqa: E402
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = 1
-
-
-class PublishError(ClassifierError, OSError):
-    """The model could not be published: the version exists, or S3 refused the upload."""
 
 
 def build_manifest(model_dir: Path) -> dict[str, Any]:

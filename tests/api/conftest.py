@@ -1,18 +1,16 @@
 """Fixtures for the JSON API: the real bundled model, apps around it, photos, a loopback server.
 
-Network: a guard refuses every connect to a non-loopback address and every name lookup other
-than ``localhost``, so a broken SSRF check fails a test instead of sending a packet.
+The suite's network guard fails any test that connects beyond loopback or looks up a name, so
+a broken SSRF check fails a test instead of sending a packet.
 """
 
 from __future__ import annotations
 
 import io
-import ipaddress
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from fastapi import FastAPI
@@ -22,48 +20,7 @@ from PIL import Image
 from api.main import create_app
 from classifier import Classifier, load_classifier
 from dishlens.settings import Settings
-
-# ---------------------------------------------------------------------------------------------
-# NETWORK GUARD
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail on any connect or DNS lookup that could leave this machine."""
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-    real_getaddrinfo = socket.getaddrinfo
-
-    def check(sock: socket.socket, address: object) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            host = address[0] if isinstance(address, tuple) else str(address)
-            if not _is_loopback(host):
-                raise AssertionError(f"test tried to connect to non-loopback {address!r}")
-
-    def connect(sock: socket.socket, address: object) -> None:
-        check(sock, address)
-        return real_connect(sock, address)
-
-    def connect_ex(sock: socket.socket, address: object) -> int:
-        check(sock, address)
-        return real_connect_ex(sock, address)
-
-    def getaddrinfo(host: object, *args: object, **kwargs: object) -> list:
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        if name != "localhost" and not _is_loopback(name):
-            raise socket.gaierror(socket.EAI_NONAME, f"lookup of {name!r} refused in tests")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-
+from tests.support.servers import LoopbackHTTPServer
 
 # ---------------------------------------------------------------------------------------------
 # MODEL AND APP
@@ -140,14 +97,9 @@ def jpeg_bytes() -> bytes:
 # LOOPBACK IMAGE SERVER
 
 
-class PhotoServer(ThreadingHTTPServer):
-    daemon_threads = True
+class PhotoServer(LoopbackHTTPServer):
     hits: int
     photo: bytes
-
-    def url(self, path: str) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}{path}"
 
 
 class _PhotoHandler(BaseHTTPRequestHandler):
@@ -182,7 +134,7 @@ class _PhotoHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def photo_server(jpeg_bytes: bytes) -> Iterator[PhotoServer]:
     """A threaded HTTP server on 127.0.0.1 serving /food.jpg, /slow.jpg, /page.jpg, 404s."""
-    server = PhotoServer(("127.0.0.1", 0), _PhotoHandler)
+    server = PhotoServer(_PhotoHandler)
     server.hits, server.photo = 0, jpeg_bytes
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 import intake
-from benchmarks import loadgen
 from classifier import Classifier
+from tests.support.servers import spawn_api
 
 
 @pytest.mark.slow
@@ -15,7 +15,7 @@ def test_real_uvicorn_serves_and_refuses(classifier: Classifier, jpeg_bytes: byt
     expected = classifier.predict(intake.image_from_bytes(jpeg_bytes)).best.label
 
     with (
-        loadgen.spawn_server(model=None, max_image_mb=1) as base_url,
+        spawn_api(max_image_mb=1) as base_url,
         httpx.Client(base_url=base_url, trust_env=False, timeout=30) as client,
     ):
         ready = client.get("/readyz")

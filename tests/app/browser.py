@@ -1,6 +1,6 @@
 """Run ``streamlit run app.py`` on a loopback port and drive it with Debian's Chromium.
 
-Shared by the browser test and ``benchmarks/bench_app.py``. Playwright never downloads a
+Shared by the browser test and ``benchmarks.bench_app``. Playwright never downloads a
 browser here: Chromium comes from the system (``apt-get install chromium``).
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
@@ -33,12 +34,6 @@ RESULT_CAPTION = "The model answered in"
 
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> float:
@@ -86,7 +81,7 @@ def streamlit_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if log_path:
+        if not isinstance(log, int):  # a file we opened, not DEVNULL
             log.close()
 
 

@@ -8,7 +8,7 @@ import shutil
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -17,11 +17,8 @@ from streamlit.testing.v1 import AppTest
 
 from classifier.predictor import DEFAULT_MODEL_DIR
 from tests.conftest import FOOD_MNIST
-
-# Every app test fails if anything connects beyond loopback, and huggingface_hub may send
-# requests (to the loopback chat server only); both fixtures are autouse.
-from tests.llm_client.conftest import hub_sends_to_loopback, loopback_only  # noqa: F401
-from tests.llm_client.fake_llm_server import ChatServer
+from tests.support.chat_server import ChatServer
+from tests.support.servers import LoopbackHTTPServer
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -31,6 +28,11 @@ FORCED_THRESHOLDS = {
     "unsure": {"unsure_probability": 1.01, "not_food_score": 1e30, "min_food_mass": 0.0},
     "not_food": {"unsure_probability": 0.0, "not_food_score": -1.0, "min_food_mass": 0.0},
 }
+
+
+@pytest.fixture(autouse=True)
+def hub_on_loopback(hub_sends_to_loopback: None) -> None:
+    """huggingface_hub may send requests here (to the loopback chat server only)."""
 
 
 @pytest.fixture(autouse=True)
@@ -144,7 +146,7 @@ def image_server(dish_jpeg: bytes) -> Iterator[str]:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = LoopbackHTTPServer(Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"

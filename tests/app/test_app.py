@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from classifier.predictor import DEFAULT_MODEL_DIR
 from tests.app.conftest import LLM_API_KEY
-from tests.llm_client.fake_llm_server import ChatServer, Reply
+from tests.support.chat_server import ChatServer, Reply
 
 Run = Callable[[], AppTest]
 LABELS = json.loads((DEFAULT_MODEL_DIR / "labels.json").read_text())

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import loadgen
+from benchmarks import in_process, loadgen
 from benchmarks.http11 import Answer
+from tests.support.servers import allocator
 
 # ---------------------------------------------------------------------------------------------
 # TARGETS
@@ -117,8 +118,8 @@ def test_invalid_input_needs_its_exact_status_as_problem_json() -> None:
 
 
 def test_report_fails_when_any_request_failed() -> None:
-    good = loadgen.Outcome(photo(), 10.0, 200, None, True)
-    lost = loadgen.Outcome(photo(), 10.0, None, "photo: transport ReadTimeout")
+    good = loadgen.RequestResult(photo(), 10.0, 200, None, True)
+    lost = loadgen.RequestResult(photo(), 10.0, None, "photo: transport ReadTimeout")
 
     assert loadgen.Report([good], 1.0, 1).all_ok()
     assert not loadgen.Report([good, lost], 1.0, 2).all_ok()
@@ -126,7 +127,7 @@ def test_report_fails_when_any_request_failed() -> None:
 
 
 def test_the_ratio_uses_the_mean_of_the_slices_beside_the_load() -> None:
-    photos = [loadgen.Outcome(photo(), 10.0, 200, None, True)] * 120
+    photos = [loadgen.RequestResult(photo(), 10.0, 200, None, True)] * 120
     report = loadgen.Report(photos, 1.0, 120, best="batch 4", beside=[100.0, 200.0, 150.0])
 
     assert report.best_rate() == 150.0
@@ -135,7 +136,7 @@ def test_the_ratio_uses_the_mean_of_the_slices_beside_the_load() -> None:
 
 
 def test_a_second_ratio_against_the_best_setup_that_fits_the_concurrency(capsys) -> None:
-    photos = [loadgen.Outcome(photo(), 10.0, 200, None, True)] * 120
+    photos = [loadgen.RequestResult(photo(), 10.0, 200, None, True)] * 120
     report = loadgen.Report(photos, 1.0, 120, best="batch 32", beside=[200.0, 240.0])
     report.scan = {"batch 32, 2 callers x 1 thread": 230.0, "batch 4, 2 callers x 1 thread": 150}
     report.concurrency, report.within, report.within_beside = 8, "batch 4", [150.0, 150.0]
@@ -150,17 +151,17 @@ def test_a_second_ratio_against_the_best_setup_that_fits_the_concurrency(capsys)
 
 
 def test_setups_count_the_photos_they_hold_at_once() -> None:
-    assert loadgen.Setup(4, 2).in_flight == 8
-    assert loadgen.Setup(16, 1).in_flight == 16
+    assert in_process.Setup(4, 2).in_flight == 8
+    assert in_process.Setup(16, 1).in_flight == 16
 
 
 def test_finalists_are_the_two_best_and_the_best_that_fits_the_concurrency() -> None:
-    b32, b16, b4, b2 = (loadgen.Setup(n, 2) for n in (32, 16, 4, 2))
+    b32, b16, b4, b2 = (in_process.Setup(n, 2) for n in (32, 16, 4, 2))
     scan = {b2: 90.0, b4: 120.0, b16: 180.0, b32: 200.0}
 
-    assert loadgen.pick_finalists(scan, 8) == [b32, b16, b4]
-    assert loadgen.pick_finalists(scan, 32) == [b32, b16]
-    assert loadgen.pick_finalists(scan, 1) == [b32, b16]
+    assert in_process.pick_finalists(scan, 8) == [b32, b16, b4]
+    assert in_process.pick_finalists(scan, 32) == [b32, b16]
+    assert in_process.pick_finalists(scan, 1) == [b32, b16]
 
 
 @pytest.mark.parametrize(("count", "parts"), [(10, 3), (1000, 5), (2, 5), (7, 1)])
@@ -303,27 +304,6 @@ def test_fifty_requests_against_a_spawned_server(
     assert "API / best in-process" in out
     assert "over 6 slices around the load's parts" in out
     assert "  at most 4 at once    batch " in out
-    assert f"allocator              {loadgen.allocator()} " in out
+    assert f"allocator              {allocator()} " in out
     where = f"API and in-process side on {server}, this generator on {client}"
     assert (where if pin else "shared by the API, the in-process side and this generator") in out
-
-
-PRINT_ALLOCATOR = "from benchmarks.loadgen import allocator; print(allocator())"
-
-
-@pytest.mark.parametrize(
-    ("preload", "expected"), [("", "glibc malloc"), ("libtcmalloc_minimal.so.4", "tcmalloc")]
-)
-def test_the_report_names_the_allocator_a_preload_chose(preload: str, expected: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", PRINT_ALLOCATOR],
-        cwd=loadgen.REPO_ROOT,
-        env=dict(os.environ, LD_PRELOAD=preload),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    if preload and "cannot be preloaded" in result.stderr:
-        pytest.skip(f"{preload} is not installed here (Debian: libtcmalloc-minimal4)")
-    assert result.stdout.strip() == expected

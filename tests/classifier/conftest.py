@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from classifier.artifact import display_name, save_artifact
+from classifier.artifact import save_artifact
 from classifier.metrics import MahalanobisScorer
 from classifier.model import FEATURE_DIM, build_model
+from dishlens.labels import readable_label
 
 LABELS = ["apple_pie", "baklava", "bibimbap"]
 
@@ -31,7 +32,7 @@ def make_artifact(out: Path) -> Path:
         "temperature": 1.0,
         "thresholds": {"unsure_probability": 0.5, "not_food_score": 1e9},
     }
-    save_artifact(out, model, scorer, {label: display_name(label) for label in LABELS}, card)
+    save_artifact(out, model, scorer, {label: readable_label(label) for label in LABELS}, card)
     return out
 
 

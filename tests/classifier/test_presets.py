@@ -32,7 +32,7 @@ def test_eval_preset_normalises_as_the_weights_expect() -> None:
 def test_eval_preset_shrinks_before_resizing() -> None:
     preset = EvalPreset(crop_size=128, resize_size=128, shrink_size=64)
     assert preset(Image.new("RGB", (640, 200), (10, 20, 30))).shape == (3, 128, 128)
-    assert preset.describe().startswith("RGB photo → centre square → 64×64 (bicubic)")
+    assert preset.pipeline_text().startswith("RGB photo → centre square → 64×64 (bicubic)")
 
 
 def test_shrink_keeps_the_centre_square_only() -> None:

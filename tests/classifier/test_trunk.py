@@ -14,6 +14,7 @@ from classifier.model import load_backbone
 from classifier.nonfood import nonfood_images
 from classifier.presets import EvalPreset
 from classifier.trunk import FusedConv, InferenceTrunk, inference_dtype, native_bfloat16
+from dishlens.settings import PRECISIONS
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +179,33 @@ def test_precision_names_pick_a_dtype() -> None:
     assert inference_dtype("auto") == expected
     with pytest.raises(ValueError, match="half"):
         inference_dtype("half")
+
+
+def test_every_precision_the_settings_accept_picks_a_dtype() -> None:
+    # The trunk takes the setting's value without importing the settings; the two lists agree.
+    assert ("auto", *trunk.DTYPES) == PRECISIONS
+    for name in PRECISIONS:
+        assert inference_dtype(name) in (torch.float32, torch.bfloat16)
+
+
+PRIVATE_OPS = ("_convolution_pointwise", "_reorder_convolution_weight")
+
+
+def test_the_private_onednn_ops_the_trunk_runs_on_still_work() -> None:
+    """Fails loudly when a PyTorch upgrade removes or changes the private oneDNN ops: the trunk
+    would then fall back to plain ``conv2d`` silently, and run slower."""
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip(f"this PyTorch build ({torch.__version__}) has no oneDNN: plain conv2d path")
+    missing = [name for name in PRIVATE_OPS if not hasattr(torch.ops.mkldnn, name)]
+    advice = (
+        "classifier/trunk.py now runs on plain conv2d. Measure the replacement with "
+        "`python3 -m benchmarks.bench_trunk_compile` (docs/benchmarks.md): torch.compile with "
+        "Inductor's freezing does the same folding and packing."
+    )
+    assert not missing, (
+        f"PyTorch {torch.__version__} has no torch.ops.mkldnn.{', '.join(missing)}. {advice}"
+    )
+    assert trunk.ONEDNN, (
+        f"PyTorch {torch.__version__}'s torch.ops.mkldnn._convolution_pointwise no longer gives "
+        f"the fused result on a tiny input (changed signature or semantics). {advice}"
+    )

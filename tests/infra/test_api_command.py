@@ -11,8 +11,8 @@ import time
 import httpx
 import pytest
 
-from benchmarks.loadgen import free_port
 from tests.infra.common import ROOT, props
+from tests.support.servers import free_port
 
 CALLER = "203.0.113.7"  # TEST-NET-3: an address no real caller has
 # Stands in for the load balancer's address: uvicorn trusts 127.0.0.1 by default, not this.

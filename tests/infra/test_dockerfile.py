@@ -144,7 +144,7 @@ def test_the_runtime_preloads_tcmalloc_from_the_package_it_installs():
 CLASSIFY_UNDER_PRELOAD = """
 import sys
 from PIL import Image
-from benchmarks.loadgen import allocator
+from tests.support.servers import allocator
 from classifier import load_classifier
 if allocator() != "tcmalloc":
     sys.exit(3)

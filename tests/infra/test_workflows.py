@@ -76,17 +76,22 @@ def test_ci_runs_linters_and_tests_on_pull_requests_and_pushes():
     (setup,) = step_using(CI, "actions/setup-python")
     assert setup["with"]["cache"] == "pip"
     script = runs(CI)
+    for command in (".ci/run", "https://download.pytorch.org/whl/cpu"):
+        assert command in script
+    # .ci/run lints (each linter once, scripts/lint.sh) before it tests.
+    ci_run = (ROOT / ".ci" / "run").read_text()
+    assert ci_run.index("scripts/lint.sh") < ci_run.index("python3 -m pytest")
+    lint = (ROOT / "scripts" / "lint.sh").read_text()
     for command in (
         "ruff check .",
         "ruff format --check .",
-        "cfn-lint infra/*.yaml",
+        "mypy",
+        "cfn-lint --include-checks I -- infra/*.yaml",
         "hadolint Dockerfile",
-        "zizmor --offline .github/workflows",
-        "check-jsonschema --builtin-schema vendor.github-workflows",
-        ".ci/run",
-        "https://download.pytorch.org/whl/cpu",
+        "zizmor --offline --persona pedantic .github/workflows",
+        "check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml",
     ):
-        assert command in script
+        assert f"step {command}" in lint
 
 
 def test_deploy_runs_on_main_with_least_permissions_and_one_at_a_time():

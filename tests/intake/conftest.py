@@ -1,118 +1,24 @@
-"""Intake fixtures: a network guard on every test, and a real image server on 127.0.0.1.
+"""Intake fixtures: settings for the loopback image server, and the server itself.
 
-The guard is autouse: any connect or datagram to a non-loopback address, and any DNS lookup of
-a name the test did not put in ``network.dns``, fails the test before a packet leaves. So a
-broken address check shows up as a failing test, never as traffic.
+The suite's network guard (``tests/conftest.py``) fails any test whose code connects beyond
+loopback or looks up a name the test did not put in ``network.dns``; a broken address check
+shows up as a failing test, never as traffic.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
-import socket
-import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from dishlens.settings import Settings, load_settings
 from tests.intake import photos
-
-# ---------------------------------------------------------------------------------------------
-# NETWORK GUARD
-
-
-@dataclass
-class Network:
-    """What the code under test tried to do; ``dns`` is the only name table it can use."""
-
-    dns: dict[str, object] = field(default_factory=lambda: {"localhost": ["127.0.0.1"]})
-    connects: list[tuple[str, int]] = field(default_factory=list)
-    lookups: list[str] = field(default_factory=list)
-    violations: list[str] = field(default_factory=list)
-
-    def refuse(self, what: str) -> None:
-        self.violations.append(what)
-        pytest.fail(f"network guard: {what}", pytrace=False)
-
-    def check_destination(self, sock: socket.socket, address: object, action: str) -> None:
-        if sock.family == getattr(socket, "AF_UNIX", None):
-            return
-        host = address[0] if isinstance(address, tuple) else address
-        try:
-            ip = ipaddress.ip_address(str(host).split("%", 1)[0])
-        except ValueError:
-            self.refuse(f"{action} to a name ({host!r}) instead of a checked address")
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if not ip.is_loopback:
-            self.refuse(f"{action} to non-loopback address {host!r}")
-        if action == "connect":
-            self.connects.append((str(ip), address[1]))
-
-    def answer(self, host: str, port: object, family: int) -> list:
-        entry = self.dns[host]
-        if isinstance(entry, BaseException):
-            raise entry
-        answers = entry() if callable(entry) else entry
-        result = []
-        for text in answers:
-            v6 = ":" in text
-            kind = socket.AF_INET6 if v6 else socket.AF_INET
-            if family not in (0, socket.AF_UNSPEC, kind):
-                continue
-            sockaddr = (text, int(port or 0), 0, 0) if v6 else (text, int(port or 0))
-            result.append((kind, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr))
-        return result
-
-
-@pytest.fixture(autouse=True)
-def network(monkeypatch: pytest.MonkeyPatch) -> Iterator[Network]:
-    net = Network()
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-    real_sendto = socket.socket.sendto
-    real_getaddrinfo = socket.getaddrinfo
-
-    def connect(sock: socket.socket, address: object) -> None:
-        net.check_destination(sock, address, "connect")
-        return real_connect(sock, address)
-
-    def connect_ex(sock: socket.socket, address: object) -> int:
-        net.check_destination(sock, address, "connect")
-        return real_connect_ex(sock, address)
-
-    def sendto(sock: socket.socket, data: bytes, *args: object) -> int:
-        net.check_destination(sock, args[-1], "sendto")
-        return real_sendto(sock, data, *args)
-
-    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
-        name = host.decode() if isinstance(host, bytes) else host
-        net.lookups.append(name)
-        if name in net.dns:
-            return net.answer(name, port, family)
-        try:  # IP literals only: AI_NUMERICHOST never asks DNS
-            return real_getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
-        except socket.gaierror:
-            net.refuse(f"DNS lookup of {name!r}")
-
-    def no_lookup(name: str, *args: object) -> None:
-        net.refuse(f"DNS lookup of {name!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    monkeypatch.setattr(socket.socket, "sendto", sendto)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    for name in ("gethostbyname", "gethostbyname_ex", "gethostbyaddr"):
-        monkeypatch.setattr(socket, name, no_lookup)
-    yield net
-    assert not net.violations, net.violations
-
+from tests.support.servers import LoopbackHTTPServer
 
 # ---------------------------------------------------------------------------------------------
 # SETTINGS
@@ -172,25 +78,11 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class ImageServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class ImageServer(LoopbackHTTPServer):
     def __init__(self, routes: dict[str, Route]) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.routes = routes
         self.seen: list[dict] = []
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind would call getfqdn(): a reverse DNS lookup, which we never do.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
-
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass

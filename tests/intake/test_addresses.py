@@ -16,7 +16,7 @@ import intake
 from dishlens.settings import Settings
 from intake.addresses import parse_ip_literal, refusal_reason, resolve_checked
 from intake.errors import BlockedAddressError, HostNotFoundError, InvalidURLError
-from tests.intake.conftest import Network
+from tests.support.network import Network
 
 B, I = BlockedAddressError, InvalidURLError  # noqa: E741
 

@@ -286,3 +286,13 @@ def test_one_bit_images(image_format: str) -> None:
 def test_greyscale_jpeg() -> None:
     image = _decode(encode(Image.new("L", (40, 30), 77), "JPEG"))
     assert _close(image.getpixel((20, 15)), (77, 77, 77), tolerance=2)
+
+
+def test_the_size_check_alone_refuses_what_decoding_would() -> None:
+    settings = Settings(max_image_mb=1)
+    over = b"\xff\xd8\xff" + bytes(1024 * 1024)
+    intake.check_photo_size(over[:-3], settings=settings)  # exactly the cap: accepted
+    with pytest.raises(ImageTooLargeError):
+        intake.check_photo_size(over, settings=settings)
+    with pytest.raises(ImageTooLargeError):
+        intake.image_from_bytes(over, settings=settings)

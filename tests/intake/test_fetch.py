@@ -32,7 +32,8 @@ from intake.errors import (
     UnsupportedEncodingError,
     UnsupportedFormatError,
 )
-from tests.intake.conftest import ImageServer, Network
+from tests.intake.conftest import ImageServer
+from tests.support.network import Network
 
 GOOD_PATHS = ["/photo.jpg", "/photo.png", "/photo.webp", "/photo.heic"]
 

@@ -20,7 +20,8 @@ from dishlens.settings import Settings
 from intake import fetch
 from intake.errors import InsecureConnectionError
 from tests.intake import photos
-from tests.intake.conftest import ImageServer, Network
+from tests.intake.conftest import ImageServer
+from tests.support.network import Network
 
 x509 = pytest.importorskip("cryptography.x509")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402

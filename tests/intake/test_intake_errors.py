@@ -87,7 +87,12 @@ def test_details_are_attributes() -> None:
 
 def test_public_api() -> None:
     assert intake.IntakeError is IntakeError
-    assert set(intake.__all__) == {"IntakeError", "image_from_bytes", "image_from_url"}
+    assert set(intake.__all__) == {
+        "IntakeError",
+        "check_photo_size",
+        "image_from_bytes",
+        "image_from_url",
+    }
     assert list(inspect.signature(intake.image_from_url).parameters) == ["url", "settings"]
     assert list(inspect.signature(intake.image_from_bytes).parameters) == [
         "data",

@@ -1,78 +1,22 @@
-"""Fixtures for the chat client: a scripted OpenAI-compatible SSE server on 127.0.0.1, Secrets
-Manager on the suite's moto server, and a guard that fails any test connecting anywhere else."""
+"""Fixtures for the chat client: a scripted OpenAI-compatible SSE server on 127.0.0.1 and
+Secrets Manager on the suite's moto server (the suite's network guard keeps it all on
+loopback)."""
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from dishlens.settings import Settings, load_settings
-from tests.llm_client.fake_llm_server import ChatServer
-
-# ---------------------------------------------------------------------------------------------
-# LOOPBACK-ONLY GUARD
+from tests.support.chat_server import ChatServer
 
 
 @pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Refuse (and fail the test on) any connection or name lookup that is not loopback."""
-    blocked: list[str] = []
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-    real_getaddrinfo = socket.getaddrinfo
-
-    def check(address: Any) -> None:
-        host = address[0] if isinstance(address, tuple) else None
-        if host is not None and not _is_loopback(host):
-            blocked.append(str(host))
-            raise ConnectionRefusedError(f"test guard: no connections to {host}")
-
-    def connect(sock: socket.socket, address: Any) -> None:
-        check(address)
-        return real_connect(sock, address)
-
-    def connect_ex(sock: socket.socket, address: Any) -> int:
-        check(address)
-        return real_connect_ex(sock, address)
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host is not None:
-            check((host.decode() if isinstance(host, bytes) else host,))
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    yield blocked
-    assert not blocked, f"the test tried to reach non-loopback hosts: {blocked}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@pytest.fixture(autouse=True)
-def hub_sends_to_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let huggingface_hub send requests to the loopback servers, and only there.
-
-    The hub reads HF_HUB_OFFLINE once, at import, and then refuses every request, loopback
-    included; the guard above keeps these tests off the network instead. With offline mode off,
-    the hub's first request would also fetch an "agent harness" list from huggingface.co for
-    its User-Agent header; HF_HUB_DISABLE_TELEMETRY turns that off.
-    """
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+def hub_on_loopback(hub_sends_to_loopback: None) -> None:
+    """huggingface_hub may send requests here (to the loopback chat server only)."""
 
 
 @pytest.fixture(autouse=True)

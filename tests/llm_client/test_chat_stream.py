@@ -26,7 +26,7 @@ from llm_client import (
     make_chat,
 )
 from llm_client.prompts import estimate_tokens
-from tests.llm_client.fake_llm_server import Reply, chunk_json
+from tests.support.chat_server import Reply, chunk_json
 
 APPLE_PIE = DishContext("apple_pie", 0.87, alternatives=["bread_pudding", "baklava"])
 

@@ -9,7 +9,7 @@ import pytest
 
 from llm_client import ChatAuthError, ChatConfigError, DishContext, hf_token, make_chat
 from llm_client import errors as chat_errors
-from tests.llm_client.fake_llm_server import Reply
+from tests.support.chat_server import Reply
 
 DISH = DishContext("sushi", 0.93)
 

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 import intake
-from benchmarks.loadgen import free_port
 from classifier import Classifier
+from tests.support.servers import free_port
 
 PROBLEM = "application/problem+json"
 

@@ -9,8 +9,10 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.servers import LoopbackHTTPServer
 
 DEFAULT_TEXT = ("Apple pie ", "is a baked ", "dessert.")
 
@@ -63,7 +65,7 @@ class ChatServer:
         self.replies: list[Reply] = []
         self.received: list[Received] = []
         self.release = threading.Event()
-        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _QuietServer(_handler_for(self))
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -88,9 +90,7 @@ class ChatServer:
         self._httpd.server_close()
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _QuietServer(LoopbackHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients closing keep-alive or abandoned connections are part of the scripts.
         if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
