@@ -29,7 +29,6 @@ MULTIPART = "multipart/form-data"
 JSON = "application/json"
 FRAMING_BYTES = 64 * 1024
 JSON_BODY_BYTES = 16 * 1024
-MAX_ASPECT_RATIO = 20
 
 UrlFetcher = Callable[..., Image.Image]
 
@@ -69,7 +68,7 @@ async def photo_from_request(
     body = await read_body(request, body_limit(media_type, settings))
     if media_type == JSON:
         image = await run_in_threadpool(fetch_url, parse_url_body(body), settings=settings)
-        return partial(check_shape, image)
+        return partial(_given, image)
     data, filename = read_file_field(request.headers["content-type"], body, PHOTO_FIELD)
     # Refused here too, so an oversize upload never travels to a model worker process.
     check_size(data, settings.max_image_bytes)
@@ -77,7 +76,11 @@ async def photo_from_request(
 
 
 def decode_upload(data: bytes, filename: str | None, settings: Settings) -> Image.Image:
-    return check_shape(intake.image_from_bytes(data, filename=filename, settings=settings))
+    return intake.image_from_bytes(data, filename=filename, settings=settings)
+
+
+def _given(image: Image.Image) -> Image.Image:
+    return image
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -107,17 +110,6 @@ def parse_url_body(body: bytes) -> str:
             'The JSON body must be an object with one field, "url", holding a link to a photo.',
             found,
         ) from error
-
-
-def check_shape(image: Image.Image) -> Image.Image:
-    """``image``, unless it is so long and thin that resizing it for the model would explode."""
-    width, height = image.size
-    if max(width, height) > MAX_ASPECT_RATIO * max(min(width, height), 1):
-        raise InvalidRequestError(
-            f"The photo is {width}×{height} pixels; DishLens needs one no more than "
-            f"{MAX_ASPECT_RATIO} times longer than it is wide."
-        )
-    return image
 
 
 def openapi_request_body() -> dict[str, Any]:

@@ -52,6 +52,10 @@ PROBLEMS: dict[type[BaseException], ProblemKind] = {
         415, "unsupported-media-type", "Unsupported request body"
     ),
     intake_errors.CorruptImageError: ProblemKind(422, "corrupt-image", "Damaged photo"),
+    intake_errors.ImageShapeError: ProblemKind(422, "photo-shape", "Photo too long and thin"),
+    intake_errors.ImageTooComplexError: ProblemKind(
+        422, "photo-too-complex", "Photo too costly to open"
+    ),
     errors.InvalidRequestError: ProblemKind(422, "invalid-request", "Invalid request"),
     intake_errors.IntakeError: ProblemKind(400, "unusable-photo", "Unusable photo or link"),
     # What the linked server did (the caller's link is fine; the fetch failed)

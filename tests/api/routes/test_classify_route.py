@@ -188,8 +188,15 @@ def test_classify_streamed_body_over_cap_is_refused(client_for) -> None:
 
 def test_classify_extreme_aspect_ratio_is_422(client: TestClient) -> None:
     response = client.post("/v1/classify", **upload(png(3000, 10), "strip.png", "image/png"))
-    body = assert_problem(response, 422, "invalid-request")
+    body = assert_problem(response, 422, "photo-shape")
     assert "3000×10" in body["detail"]
+
+
+def test_classify_scan_bomb_is_422_and_costs_no_decode(client: TestClient) -> None:
+    from tests.intake.photos import scan_bomb
+
+    response = client.post("/v1/classify", **upload(scan_bomb()))
+    assert_problem(response, 422, "photo-too-complex")
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
