@@ -16,6 +16,7 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from api.photos import BODY_TIMEOUT_S
 from api.problems import install_problem_handlers
 from api.routes import classify, health, meta
 from api.runner import MAX_BATCH, runner_for
@@ -30,12 +31,14 @@ def create_app(
     *,
     loader: Callable[[], Classifier] | None = None,
     max_batch: int = MAX_BATCH,
+    body_timeout: float = BODY_TIMEOUT_S,
 ) -> FastAPI:
     """Build the app. At startup it reads ``settings`` (default: the environment) and runs
     ``loader`` in the background (default: ``load_classifier`` with those settings, or with
     worker processes ``load_model_info``: the workers load the network, this process only
     serves its card and labels).
-    ``max_batch`` bounds the micro-batches (1 turns batching off; for benchmarks)."""
+    ``max_batch`` bounds the micro-batches (1 turns batching off; for benchmarks);
+    ``body_timeout`` is how long a client may take to send a photo (then 408)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +63,7 @@ def create_app(
         lifespan=lifespan,
         summary="Name the dish in a food photo.",
     )
+    app.state.body_timeout = body_timeout
     install_problem_handlers(app)
     for router in (classify.router, meta.router, health.router):
         app.include_router(router)

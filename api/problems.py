@@ -45,6 +45,7 @@ PROBLEMS: dict[type[BaseException], ProblemKind] = {
     intake_errors.ImageTooLargeError: ProblemKind(413, "image-too-large", "Photo too large"),
     intake_errors.TooManyPixelsError: ProblemKind(413, "too-many-pixels", "Photo too large"),
     errors.RequestTooLargeError: ProblemKind(413, "request-too-large", "Request too large"),
+    errors.RequestTimeoutError: ProblemKind(408, "request-timeout", "Request body too slow"),
     intake_errors.UnsupportedFormatError: ProblemKind(
         415, "unsupported-format", "Not a supported photo"
     ),
@@ -109,7 +110,9 @@ async def dishlens_error_handler(request: Request, error: Exception) -> JSONResp
     if kind.status == 500:
         logger.error("request failed path=%s error=%r", request.url.path, error, exc_info=error)
     retry_after = getattr(error, "retry_after", None)
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    if isinstance(error, errors.RequestTimeoutError):
+        headers["Connection"] = "close"  # the rest of the body is never read
     extensions = {"errors": error.errors} if isinstance(error, errors.InvalidRequestError) else {}
     return problem_response(
         request,

@@ -183,7 +183,8 @@ def test_classify_streamed_body_over_cap_is_refused(client_for) -> None:
         "/v1/classify", content=chunks(), headers={"content-type": "application/json"}
     )
 
-    assert_problem(response, 413, "request-too-large")
+    body = assert_problem(response, 413, "request-too-large")
+    assert "larger than 16 KB" in body["detail"]  # not "0.0 MB"
 
 
 def test_classify_extreme_aspect_ratio_is_422(client: TestClient) -> None:
@@ -315,11 +316,15 @@ def test_classify_full_queue_is_503_with_retry_after(
         wait_until(lambda: app.state.runner.in_flight == capacity)
 
         refused = client.post("/v1/classify", **upload(jpeg_bytes))
+        saturated = client.get("/readyz")
 
         gated.gate.set()
         for thread in waiting:
             thread.join(timeout=30)
+        ready_again = client.get("/readyz")
     assert capacity == app.state.runner.workers + 1
+    assert saturated.status_code == 503 and saturated.json()["type"].endswith(":busy")
+    assert ready_again.status_code == 200
     assert_problem(refused, 503, "busy")
     assert refused.headers["retry-after"] == "1"
     assert results == [200] * capacity
