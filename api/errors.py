@@ -74,6 +74,13 @@ class RequestTimeoutError(ApiError, TimeoutError):
         )
 
 
+class ClientDisconnectedError(ApiError, ConnectionError):
+    """The client hung up before it had sent the whole request body; nobody reads the answer."""
+
+    def __init__(self) -> None:
+        super().__init__("The connection closed before the whole photo arrived; send it again.")
+
+
 class UnsupportedMediaTypeError(ApiError, ValueError):
     """The request body is neither multipart/form-data nor JSON."""
 

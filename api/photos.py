@@ -18,9 +18,11 @@ from fastapi import Depends, Request
 from PIL import Image
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 import intake
 from api.errors import (
+    ClientDisconnectedError,
     InvalidRequestError,
     RequestTimeoutError,
     RequestTooLargeError,
@@ -120,6 +122,8 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
                 chunks.append(chunk)
     except TimeoutError:
         raise RequestTimeoutError(timeout) from None
+    except ClientDisconnect:
+        raise ClientDisconnectedError() from None
     return b"".join(chunks)
 
 

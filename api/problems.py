@@ -46,6 +46,7 @@ PROBLEMS: dict[type[BaseException], ProblemKind] = {
     intake_errors.TooManyPixelsError: ProblemKind(413, "too-many-pixels", "Photo too large"),
     errors.RequestTooLargeError: ProblemKind(413, "request-too-large", "Request too large"),
     errors.RequestTimeoutError: ProblemKind(408, "request-timeout", "Request body too slow"),
+    errors.ClientDisconnectedError: ProblemKind(400, "client-disconnected", "Request cut off"),
     intake_errors.UnsupportedFormatError: ProblemKind(
         415, "unsupported-format", "Not a supported photo"
     ),

@@ -112,3 +112,14 @@ def test_slow_links_hold_no_model_place_and_have_places_of_their_own(
     assert second.json()["type"] == "urn:dishlens:problem:busy"
     assert upload.status_code == 200
     assert first[0].status_code == 200
+
+
+def test_a_client_that_hangs_up_mid_body_is_not_an_internal_error(
+    classifier, live_api, caplog
+) -> None:
+    base_url = live_api(make(classifier))
+    with slow_upload(base_url):
+        time.sleep(0.3)
+    time.sleep(0.5)  # the server notices the hang-up
+    assert "unexpected error" not in caplog.text
+    assert httpx.get(f"{base_url}/healthz", trust_env=False).status_code == 200
