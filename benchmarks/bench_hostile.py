@@ -29,10 +29,9 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # run from a checkout, uninstalled
+from tests.intake.photos import scan_bomb
 
-from tests.intake.photos import scan_bomb  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 SLOW_CLIENTS = 18
 SCAN_BOMBS = 2
