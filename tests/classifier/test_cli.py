@@ -257,3 +257,14 @@ def test_fix_res_fine_tunes_only_the_top_and_keeps_batchnorm_statistics(
     # BatchNorm scales may learn; their running statistics may not.
     assert not any(name.endswith(("running_mean", "running_var")) for name in changed)
     assert any(name.startswith("backbone._bn1.") for name in changed)
+
+
+def test_predict_refuses_an_extreme_aspect_ratio_cleanly(tmp_path, capsys) -> None:
+    from tests.intake.photos import png_bomb
+
+    strip = tmp_path / "strip.png"
+    strip.write_bytes(png_bomb(1, 100_000))  # a MemoryError in the food gate's resize, before
+    args = predict.get_args_parser().parse_args([str(strip), "--quiet"])
+    assert predict.main(args) == 1
+    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert line["error_type"] == "ImageShapeError" and "1×100000" in line["error"]
