@@ -372,3 +372,15 @@ def wait_until(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
+
+
+def test_classify_overlong_multipart_boundary_is_422_not_500(client: TestClient) -> None:
+    boundary = "b" * 300
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="photo"; filename="a.jpg"\r\n\r\n'
+        f"x\r\n--{boundary}--\r\n"
+    ).encode()
+    content_type = f"multipart/form-data; boundary={boundary}"
+    response = client.post("/v1/classify", content=body, headers={"content-type": content_type})
+    body = assert_problem(response, 422, "invalid-request")
+    assert "boundary is longer than 70" in body["detail"]
