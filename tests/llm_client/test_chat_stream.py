@@ -181,6 +181,15 @@ def test_silent_server_gives_the_offline_answer_at_the_stated_time(
     assert len(chat_server.received) == 1  # a retry could not answer in time
 
 
+def test_endless_empty_chunks_give_the_offline_answer_at_the_stated_time(
+    chat_server, settings_for, monkeypatch
+) -> None:
+    monkeypatch.setattr("llm_client.backends.OFFLINE_AFTER_S", 1.0)
+    chat_server.script(Reply(endless=True, every=0.1, text=("",)))
+    deltas, error = ask(settings_for(chat_server, llm_timeout=60.0))
+    assert deltas == [] and isinstance(error, ChatTimeoutError) and error.offline_answer
+
+
 def test_quick_failures_are_retried_within_the_first_text_budget(chat_server, settings_for):
     chat_server.script(Reply(status=503), Reply(status=503), Reply())
     deltas, error = ask(settings_for(chat_server, llm_timeout=60.0, llm_max_retries=3))
