@@ -58,10 +58,27 @@ class RequestTooLargeError(ApiError, ValueError):
 
     def __init__(self, limit_bytes: int) -> None:
         self.limit_bytes = limit_bytes
-        megabytes = limit_bytes / (1024 * 1024)
         super().__init__(
-            f"The request is larger than {megabytes:.1f} MB, the most DishLens accepts."
+            f"The request is larger than {_size_in_words(limit_bytes)}, the most DishLens accepts."
         )
+
+
+class RequestTimeoutError(ApiError, TimeoutError):
+    """The client did not send the whole request body within ``timeout`` seconds."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(
+            f"The photo did not arrive within {timeout:g} seconds; check the connection and "
+            "send it again."
+        )
+
+
+class ClientDisconnectedError(ApiError, ConnectionError):
+    """The client hung up before it had sent the whole request body; nobody reads the answer."""
+
+    def __init__(self) -> None:
+        super().__init__("The connection closed before the whole photo arrived; send it again.")
 
 
 class UnsupportedMediaTypeError(ApiError, ValueError):
@@ -81,3 +98,10 @@ class InvalidRequestError(ApiError, ValueError):
     def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
         self.errors = errors or []
         super().__init__(message)
+
+
+def _size_in_words(size: int) -> str:
+    """``16384`` -> ``"16 KB"``, ``10551296`` -> ``"10.1 MB"``."""
+    if size < 1024 * 1024:
+        return f"{size / 1024:.3g} KB"
+    return f"{size / (1024 * 1024):.1f} MB"

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from api.errors import InvalidRequestError
 
 MAX_FILES = 1
 MAX_FIELDS = 8
+MAX_BOUNDARY = 70  # RFC 2046, section 5.1.1
 
 
 @dataclass
@@ -59,6 +60,8 @@ def parse_form(content_type: str, body: bytes) -> list[Part]:
     boundary = options.get(b"boundary")
     if not boundary:
         raise _unreadable("its Content-Type names no boundary")
+    if len(boundary) > MAX_BOUNDARY:
+        raise _unreadable(f"its boundary is longer than {MAX_BOUNDARY} characters")
     parts: list[Part] = []
     header: list[bytes] = [b"", b""]  # the header line being read: name, value
 
@@ -95,11 +98,11 @@ def parse_form(content_type: str, body: bytes) -> list[Part]:
         "on_headers_finished": on_headers_finished,
         "on_part_data": on_part_data,
     }
-    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     try:
+        parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
         parser.write(body)
         parser.finalize()
-    except MultipartParseError as error:
+    except FormParserError as error:
         raise _unreadable(str(error) or type(error).__name__) from error
     if parser.state != MultipartState.END:
         raise _unreadable("it ends before its closing boundary")

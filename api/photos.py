@@ -1,13 +1,15 @@
 """Turn a ``POST /v1/classify`` request into a decoded photo, or a typed refusal.
 
 The body is read with a byte cap (``MAX_IMAGE_MB`` plus room for multipart framing; 16 KiB for
-JSON) before anything parses it, so an oversize upload costs no more than the cap. Decoding and link
+JSON) and a deadline (:data:`BODY_TIMEOUT_S`, then 408) before anything parses it, so an oversize
+upload costs no more than the cap and a slow one no longer than the deadline. Decoding and link
 fetching are ``intake``'s job; both run off the event loop (links on a worker thread, uploads
 on the model thread just before classification).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
@@ -16,10 +18,18 @@ from fastapi import Depends, Request
 from PIL import Image
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 import intake
-from api.errors import InvalidRequestError, RequestTooLargeError, UnsupportedMediaTypeError
+from api.errors import (
+    ClientDisconnectedError,
+    InvalidRequestError,
+    RequestTimeoutError,
+    RequestTooLargeError,
+    UnsupportedMediaTypeError,
+)
 from api.multipart import read_file_field
+from api.runner import ModelRunner
 from api.schemas import ClassifyUrlCreate
 from dishlens.settings import Settings
 
@@ -28,7 +38,8 @@ MULTIPART = "multipart/form-data"
 JSON = "application/json"
 FRAMING_BYTES = 64 * 1024
 JSON_BODY_BYTES = 16 * 1024
-MAX_ASPECT_RATIO = 20
+# Seconds a client may take to send the body: a 10 MB photo at 4 Mbit/s takes 21 s.
+BODY_TIMEOUT_S = 30.0
 
 UrlFetcher = Callable[..., Image.Image]
 
@@ -47,17 +58,25 @@ def body_limit(media_type: str, settings: Settings) -> int:
 
 
 async def photo_from_request(
-    request: Request, settings: Settings, fetch_url: UrlFetcher
+    request: Request,
+    settings: Settings,
+    fetch_url: UrlFetcher,
+    runner: ModelRunner,
+    *,
+    body_timeout: float = BODY_TIMEOUT_S,
 ) -> Callable[[], Image.Image]:
     """The photo a request carries (multipart ``photo`` field or JSON ``{"url": ...}``), as a
     function that returns it decoded and checked.
 
-    A link is downloaded here, on a worker thread; an upload is decoded only when the function
-    is called, so the model thread can decode and classify it in one go.
+    A link is downloaded here, on a worker thread, holding one of ``runner``'s places for
+    downloads; an upload is decoded only when the function is called, so the model thread can
+    decode and classify it in one go.
 
     Raises:
         UnsupportedMediaTypeError: the body is neither multipart nor JSON.
         RequestTooLargeError: the body is over the cap.
+        RequestTimeoutError: the body did not arrive within ``body_timeout`` seconds.
+        ServiceBusyError: every place for link downloads is taken.
         InvalidRequestError: the form or JSON does not validate.
         intake.IntakeError: the link cannot be used (the returned function raises it for an
             upload that cannot be).
@@ -65,10 +84,12 @@ async def photo_from_request(
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in (MULTIPART, JSON):
         raise UnsupportedMediaTypeError(media_type or None)
-    body = await read_body(request, body_limit(media_type, settings))
+    body = await read_body(request, body_limit(media_type, settings), body_timeout)
     if media_type == JSON:
-        image = await run_in_threadpool(fetch_url, parse_url_body(body), settings=settings)
-        return partial(check_shape, image)
+        url = parse_url_body(body)
+        with runner.fetch_slot():
+            image = await run_in_threadpool(fetch_url, url, settings=settings)
+        return partial(_given, image)
     data, filename = read_file_field(request.headers["content-type"], body, PHOTO_FIELD)
     # Refused here too, so an oversize upload never travels to a model worker process.
     intake.check_photo_size(data, settings=settings)
@@ -76,21 +97,32 @@ async def photo_from_request(
 
 
 def decode_upload(data: bytes, filename: str | None, settings: Settings) -> Image.Image:
-    return check_shape(intake.image_from_bytes(data, filename=filename, settings=settings))
+    return intake.image_from_bytes(data, filename=filename, settings=settings)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing it as soon as it is known to exceed ``limit`` bytes."""
+def _given(image: Image.Image) -> Image.Image:
+    return image
+
+
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The whole body, refusing it as soon as it is known to exceed ``limit`` bytes, or once
+    ``timeout`` seconds have passed without all of it."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise RequestTooLargeError(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLargeError(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLargeError(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeoutError(timeout) from None
+    except ClientDisconnect:
+        raise ClientDisconnectedError() from None
     return b"".join(chunks)
 
 
@@ -106,17 +138,6 @@ def parse_url_body(body: bytes) -> str:
             'The JSON body must be an object with one field, "url", holding a link to a photo.',
             found,
         ) from error
-
-
-def check_shape(image: Image.Image) -> Image.Image:
-    """``image``, unless it is so long and thin that resizing it for the model would explode."""
-    width, height = image.size
-    if max(width, height) > MAX_ASPECT_RATIO * max(min(width, height), 1):
-        raise InvalidRequestError(
-            f"The photo is {width}×{height} pixels; DishLens needs one no more than "
-            f"{MAX_ASPECT_RATIO} times longer than it is wide."
-        )
-    return image
 
 
 def openapi_request_body() -> dict[str, Any]:

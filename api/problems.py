@@ -46,6 +46,8 @@ PROBLEMS: dict[type[BaseException], ProblemKind] = {
     intake_errors.ImageTooLargeError: ProblemKind(413, "image-too-large", "Photo too large"),
     intake_errors.TooManyPixelsError: ProblemKind(413, "too-many-pixels", "Photo too large"),
     errors.RequestTooLargeError: ProblemKind(413, "request-too-large", "Request too large"),
+    errors.RequestTimeoutError: ProblemKind(408, "request-timeout", "Request body too slow"),
+    errors.ClientDisconnectedError: ProblemKind(400, "client-disconnected", "Request cut off"),
     intake_errors.UnsupportedFormatError: ProblemKind(
         415, "unsupported-format", "Not a supported photo"
     ),
@@ -53,6 +55,10 @@ PROBLEMS: dict[type[BaseException], ProblemKind] = {
         415, "unsupported-media-type", "Unsupported request body"
     ),
     intake_errors.CorruptImageError: ProblemKind(422, "corrupt-image", "Damaged photo"),
+    intake_errors.ImageShapeError: ProblemKind(422, "photo-shape", "Photo too long and thin"),
+    intake_errors.ImageTooComplexError: ProblemKind(
+        422, "photo-too-complex", "Photo too costly to open"
+    ),
     errors.InvalidRequestError: ProblemKind(422, "invalid-request", "Invalid request"),
     intake_errors.IntakeError: ProblemKind(400, "unusable-photo", "Unusable photo or link"),
     # What the linked server did (the caller's link is fine; the fetch failed)
@@ -106,7 +112,9 @@ async def dishlens_error_handler(request: Request, error: Exception) -> JSONResp
     if kind.status == 500:
         logger.error("request failed path=%s error=%r", request.url.path, error, exc_info=error)
     retry_after = getattr(error, "retry_after", None)
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    if isinstance(error, errors.RequestTimeoutError):
+        headers["Connection"] = "close"  # the rest of the body is never read
     extensions = {"errors": error.errors} if isinstance(error, errors.InvalidRequestError) else {}
     return problem_response(
         request,

@@ -13,12 +13,17 @@ what is already waiting into batches of up to 4 adds to that, and waiting for a 
 costs more idle cores than it saves; the measurements are in ``docs/api-load.md``.
 
 Requests beyond ``workers + queue_size`` in flight are refused with :class:`ServiceBusyError`
-(503 with ``Retry-After``) instead of growing an unbounded backlog.
+(503 with ``Retry-After``) instead of growing an unbounded backlog. A request takes its place
+only once its photo is in hand (body read, link downloaded), so slow clients and slow linked
+servers cannot hold the model's places; link downloads have ``queue_size`` places of their own
+(:meth:`ModelRunner.fetch_slot`). While every model place is taken, ``saturated`` is true and
+``/readyz`` answers 503, so a load balancer sends new requests elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -77,6 +82,33 @@ def _given(image: Image.Image) -> Image.Image:
     return image
 
 
+class Places:
+    """At most ``capacity`` holders at once (event loop side, so a plain counter)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.taken = 0
+
+    @property
+    def full(self) -> bool:
+        return self.taken >= self.capacity
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold one place until the block ends.
+
+        Raises:
+            ServiceBusyError: every place is taken.
+        """
+        if self.full:
+            raise ServiceBusyError(self.capacity)
+        self.taken += 1
+        try:
+            yield
+        finally:
+            self.taken -= 1
+
+
 class ModelRunner:
     """Owns the loaded model and the threads that run it: a :class:`Classifier`, or with worker
     processes only its :class:`ModelInfo` (the workers load the network)."""
@@ -92,8 +124,8 @@ class ModelRunner:
     ) -> None:
         self.workers = workers
         self.max_batch = max_batch
-        self.capacity = workers + queue_size
-        self.in_flight = 0
+        self._model_places = Places(workers + queue_size)
+        self._fetch_places = Places(queue_size)
         self.worker_processes = worker_processes
         self._torch_threads = torch_threads
         self._pool: WorkerPool | None = None
@@ -164,20 +196,35 @@ class ModelRunner:
     # -----------------------------------------------------------------------------------------
     # Admission and prediction (event loop side)
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one of the ``capacity`` places for the duration of a request.
+    @property
+    def capacity(self) -> int:
+        """Requests that may wait for or run on the model at once."""
+        return self._model_places.capacity
+
+    @property
+    def in_flight(self) -> int:
+        return self._model_places.taken
+
+    @property
+    def saturated(self) -> bool:
+        """Every model place is taken: the next photo would be refused."""
+        return self._model_places.full
+
+    def slot(self) -> contextlib.AbstractContextManager[None]:
+        """Hold one of the ``capacity`` model places; take it once the photo is in hand.
 
         Raises:
             ServiceBusyError: every place is taken.
         """
-        if self.in_flight >= self.capacity:
-            raise ServiceBusyError(self.capacity)
-        self.in_flight += 1
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
+        return self._model_places.hold()
+
+    def fetch_slot(self) -> contextlib.AbstractContextManager[None]:
+        """Hold one of the ``queue_size`` places for link downloads.
+
+        Raises:
+            ServiceBusyError: every place is taken.
+        """
+        return self._fetch_places.hold()
 
     async def predict(self, image: Image.Image, *, top_k: int) -> Prediction:
         """Classify ``image`` on a model thread without blocking the event loop."""

@@ -38,11 +38,14 @@ class ClassificationPublic(BaseModel):
         "any dish the model knows."
     )
     top: list[DishScorePublic] = Field(description="Most likely dishes, most likely first.")
-    ood_score: float = Field(description="Out-of-distribution score; higher is less food-like.")
+    ood_score: float = Field(
+        description="Feature distance to the nearest dish the model knows (Mahalanobis), for "
+        "inspection: it does not decide the status."
+    )
     food_score: float | None = Field(
         default=None,
-        description="The ImageNet food gate's probability that the photo shows food "
-        "(null when the model has no gate).",
+        description="The not-food detector's score, 0-1, higher is more like food; below the "
+        "model's threshold the status is `not_food` (null when the model has no food gate).",
     )
     model_name: str
     model_version: str

@@ -1,16 +1,24 @@
 """A model is a directory: ``model.safetensors``, ``labels.json`` and ``card.json``.
 
-The card records how the model was built and measured and the SHA-256 of the weights; loading
-checks that checksum and that ``labels.json`` matches the weights' number of outputs.
+The card records how the model was built and measured, the SHA-256 of the weights and its own
+SHA-256 (``card_sha256``, over the card's canonical JSON without that key). Loading checks both
+checksums, the keys and sizes the loader uses (:func:`check_card`: a bare ``weights_file``
+name, bounded input sizes; other keys are free), and that ``labels.json`` matches the weights'
+number of outputs.
+
+Error messages name the model's files (``card.json``), never server paths; the full path is the
+error's ``path`` attribute, for logs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import shutil
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from safetensors import SafetensorError, safe_open
@@ -30,6 +38,10 @@ LABELS_FILE = "labels.json"
 CARD_FILE = "card.json"
 ARTIFACT_FILES = (WEIGHTS_FILE, LABELS_FILE, CARD_FILE)
 _OOD_PREFIX = "ood."
+CARD_CHECKSUM = "card_sha256"
+# Image sides the network and its preprocessing may ask for: 100000 would need gigabytes.
+MIN_SIDE, MAX_SIDE = 16, 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def sha256_of(path: Path) -> str:
@@ -75,24 +87,121 @@ def save_artifact(
     tensors[_OOD_PREFIX + "precision"] = scorer.precision.contiguous()
     weights = out_dir / WEIGHTS_FILE
     save_file(tensors, str(weights))
-    card = {
-        **card,
-        "weights_file": WEIGHTS_FILE,
-        "weights_dtype": "float16",
-        "weights_sha256": sha256_of(weights),
-    }
+    card = seal_card(
+        {
+            **card,
+            "weights_file": WEIGHTS_FILE,
+            "weights_dtype": "float16",
+            "weights_sha256": sha256_of(weights),
+        }
+    )
     (out_dir / LABELS_FILE).write_text(json.dumps(labels, indent=2) + "\n")
     (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     return card
 
 
+def card_checksum(card: dict[str, Any]) -> str:
+    """SHA-256 of the card's canonical JSON (sorted keys, no spaces), ``card_sha256`` left out."""
+    body = {key: value for key, value in card.items() if key != CARD_CHECKSUM}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def seal_card(card: dict[str, Any]) -> dict[str, Any]:
+    """The card with ``card_sha256`` set to :func:`card_checksum` (last, for readability)."""
+    body = {key: value for key, value in card.items() if key != CARD_CHECKSUM}
+    return {**body, CARD_CHECKSUM: card_checksum(body)}
+
+
 def read_json(path: Path) -> Any:
     if not path.is_file():
-        raise ModelNotFoundError(f"The model file {path} is missing.", str(path))
+        raise ModelNotFoundError(f"The model's {path.name} is missing.", str(path))
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelArtifactError(f"The model file {path} is not valid JSON.", str(path)) from error
+        raise ModelArtifactError(
+            f"The model's {path.name} is not valid JSON.", str(path)
+        ) from error
+
+
+def check_card(card: Any, path: str = CARD_FILE) -> None:
+    """Raises ModelArtifactError unless ``card`` has the keys the loader uses, with sane values.
+
+    Checked: its own checksum; ``name``, ``version``, ``architecture`` (text); ``weights_sha256``
+    (64 hex digits); ``weights_file`` (a bare file name, if present); ``input_size`` and the
+    preprocessing sizes (whole numbers from :data:`MIN_SIDE` to :data:`MAX_SIDE`);
+    ``temperature`` (a positive number); ``thresholds`` (numbers); ``food_gate`` (if present:
+    an ``input_size`` and a list of class numbers). Other keys are allowed.
+    """
+    problem = _card_problem(card)
+    if problem is not None:
+        raise ModelArtifactError(f"The model's {CARD_FILE} is not valid: {problem}.", path)
+
+
+def _card_problem(card: Any) -> str | None:
+    if not isinstance(card, dict):
+        return "it is not a JSON object"
+    if card.get(CARD_CHECKSUM) != card_checksum(card):
+        return f"its {CARD_CHECKSUM} does not match its content (edited or damaged)"
+    for key in ("name", "version", "architecture"):
+        if not isinstance(card.get(key), str) or not card[key]:
+            return f"{key!r} must be non-empty text"
+    if not isinstance(card.get("weights_sha256"), str) or not _SHA256.fullmatch(
+        card["weights_sha256"]
+    ):
+        return "'weights_sha256' must be 64 hexadecimal digits"
+    weights_file = card.get("weights_file", WEIGHTS_FILE)
+    if not _is_bare_name(weights_file):
+        return "'weights_file' must be a file name in the model's folder"
+    spec = card.get("preprocessing")
+    if not isinstance(spec, dict):
+        return "'preprocessing' must be an object"
+    sizes = {"input_size": card.get("input_size"), **{k: spec.get(k) for k in _PRESET_SIZES}}
+    if spec.get("shrink_size") is None:
+        sizes.pop("shrink_size")
+    for key, value in sizes.items():
+        if not _is_side(value):
+            return f"{key!r} must be a whole number from {MIN_SIDE} to {MAX_SIDE}"
+    if not _is_number(card.get("temperature")) or card["temperature"] <= 0:
+        return "'temperature' must be a positive number"
+    thresholds = card.get("thresholds")
+    if not isinstance(thresholds, dict) or not all(map(_is_number, thresholds.values())):
+        return "'thresholds' must map names to numbers"
+    return _food_gate_problem(card.get("food_gate"))
+
+
+_PRESET_SIZES = ("resize_size", "crop_size", "shrink_size")
+
+
+def _food_gate_problem(gate: Any) -> str | None:
+    if gate is None:
+        return None
+    if not isinstance(gate, dict) or not _is_side(gate.get("input_size")):
+        return f"'food_gate.input_size' must be a whole number from {MIN_SIDE} to {MAX_SIDE}"
+    classes = gate.get("food_classes")
+    if not isinstance(classes, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) for c in classes
+    ):
+        return "'food_gate.food_classes' must be a list of class numbers"
+    return None
+
+
+def _is_bare_name(name: Any) -> bool:
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and PurePosixPath(name).name == name
+    )
+
+
+def _is_side(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and MIN_SIDE <= value <= MAX_SIDE
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def verify_artifact(model_dir: Path) -> tuple[dict[str, Any], dict[str, str], Path]:
@@ -107,15 +216,18 @@ def verify_artifact(model_dir: Path) -> tuple[dict[str, Any], dict[str, str], Pa
         ModelArtifactError: a file is corrupt or truncated.
     """
     if not model_dir.is_dir():
-        raise ModelNotFoundError(f"No model directory at {model_dir}.", str(model_dir))
+        raise ModelNotFoundError(
+            "No model directory where MODEL_URI (or --model) points.", str(model_dir)
+        )
     card = read_json(model_dir / CARD_FILE)
+    check_card(card, str(model_dir / CARD_FILE))
     labels = read_json(model_dir / LABELS_FILE)
     weights = model_dir / card.get("weights_file", WEIGHTS_FILE)
     if not weights.is_file():
-        raise ModelNotFoundError(f"The model file {weights} is missing.", str(weights))
+        raise ModelNotFoundError(f"The model's {weights.name} is missing.", str(weights))
     if sha256_of(weights) != card.get("weights_sha256"):
         raise ChecksumMismatchError(
-            f"The weights file {weights} does not match the checksum in {CARD_FILE}: it is "
+            f"The model's {weights.name} does not match the checksum in {CARD_FILE}: it is "
             "corrupt, truncated or from another model.",
             str(weights),
         )
@@ -125,9 +237,14 @@ def verify_artifact(model_dir: Path) -> tuple[dict[str, Any], dict[str, str], Pa
             n_outputs = tensors.get_slice("head.weight").get_shape()[0] if has_head else -1
     except (SafetensorError, OSError, ValueError) as error:
         raise _unreadable(weights) from error
-    if not isinstance(labels, dict) or len(labels) != n_outputs:
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         raise LabelMismatchError(
-            f"{model_dir / LABELS_FILE} lists {len(labels)} dishes but the weights have "
+            f"The model's {LABELS_FILE} must map each dish's label to its display name.",
+            str(model_dir / LABELS_FILE),
+        )
+    if len(labels) != n_outputs:
+        raise LabelMismatchError(
+            f"The model's {LABELS_FILE} lists {len(labels)} dishes but the weights have "
             f"{n_outputs} outputs.",
             str(model_dir / LABELS_FILE),
         )
@@ -163,13 +280,14 @@ def load_artifact(
     model.test_time_flip = bool(card.get("test_time_flip", False))
     if missing or unexpected:
         raise ModelArtifactError(
-            f"The weights file {weights} does not fit a {card['architecture']} model.", str(weights)
+            f"The model's {weights.name} does not fit a {card['architecture']} model.",
+            str(weights),
         )
     return model, scorer, labels, card
 
 
 def _unreadable(weights: Path) -> ModelArtifactError:
-    return ModelArtifactError(f"The weights file {weights} cannot be read.", str(weights))
+    return ModelArtifactError(f"The model's {weights.name} cannot be read.", str(weights))
 
 
 def fetch_s3_model(uri: str, cache_dir: Path) -> Path:
@@ -177,10 +295,10 @@ def fetch_s3_model(uri: str, cache_dir: Path) -> Path:
 
     A cached copy is reused only while its weights still match its card's checksum.
     """
-    from classifier.s3 import download_prefix, split_uri
+    from classifier.s3 import contained, download_prefix, split_uri
 
     bucket, prefix = split_uri(uri)
-    local = cache_dir / bucket / prefix
+    local = contained(cache_dir, f"{bucket}/{prefix}")
     if _is_verified(local):
         return local
     staging = local.with_name(local.name + ".partial")
@@ -199,6 +317,7 @@ def fetch_s3_model(uri: str, cache_dir: Path) -> Path:
 def _is_verified(model_dir: Path) -> bool:
     try:
         card = json.loads((model_dir / CARD_FILE).read_text())
+        check_card(card)
         return (
             sha256_of(model_dir / card.get("weights_file", WEIGHTS_FILE)) == card["weights_sha256"]
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from dishlens.settings import exit_on_bad_setting
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".heic", ".heif"}
 CSV_FIELDS = ("input", "status", "label", "display_name", "probability", "error")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,11 @@ def _read_bytes(item: Item) -> bytes:
         try:
             return boto3.client("s3").get_object(Bucket=bucket, Key=key.rstrip("/"))["Body"].read()
         except (BotoCoreError, ClientError) as error:
-            raise InputError(f"Could not download {item.source}: {error}") from error
+            logger.error("S3 download of %s failed: %s", item.source, error)
+            raise InputError(
+                f"Could not download {item.source}; check the key and the AWS credentials "
+                "(the log has S3's answer)."
+            ) from error
     try:
         return Path(item.source).read_bytes()
     except OSError as error:

@@ -23,6 +23,7 @@ from classifier.model import FoodNet, fuse_for_inference
 from classifier.presets import EvalPreset
 from classifier.trunk import inference_dtype
 from dishlens.settings import Settings, get_settings
+from intake.budget import check_shape
 
 Status = Literal["confident", "unsure", "not_food"]
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -124,6 +125,14 @@ class Classifier:
         return self.predict_batch([image], top_k=top_k)[0]
 
     def predict_batch(self, images: list[Image.Image], top_k: int = 3) -> list[Prediction]:
+        """Predictions for ``images``, in order.
+
+        Raises:
+            ImageShapeError: an image is too long, too narrow or too large a side to resize
+                (the same limits intake applies to photo bytes).
+        """
+        for image in images:
+            check_shape(*image.size)
         started = time.perf_counter()
         probs, ood, food = self._scores(images)
         latency_ms = (time.perf_counter() - started) * 1000 / len(images)

@@ -33,6 +33,10 @@ class FeedbackError(DishLensError, OSError):
         )
 
 
+class InvalidFeedbackError(DishLensError, ValueError):
+    """A record's ``id`` or ``created`` cannot name a file (a programming error upstream)."""
+
+
 class SettingsError(DishLensError, ValueError):
     """An environment variable holds a value DishLens cannot use."""
 

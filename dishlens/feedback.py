@@ -10,7 +10,9 @@ Layout, under the folder or prefix::
     2026-11-23/20261123T171502Z-3f9c2a1b.jpg
     2026-11-23/20261123T171502Z-3f9c2a1b.json
 
-The JSON record is written after the photo, so every record names a photo that exists.
+The JSON record is written after the photo, so every record names a photo that exists. A
+record's ``id`` and ``created`` become those names, so both are checked (letters, digits, ``-``
+and ``_``; an ISO date) and nothing is ever overwritten: a reused id is refused.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Sequence
@@ -28,10 +31,11 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from dishlens.errors import FeedbackError
+from dishlens.errors import FeedbackError, InvalidFeedbackError
 from dishlens.settings import Settings, get_settings
 
 MAX_SIDE = 1024
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 JPEG_QUALITY = 90
 NOT_FOOD = "not_food"
 OTHER_DISH = "other_dish"
@@ -64,6 +68,16 @@ class FeedbackRecord:
             object.__setattr__(self, "created", now.isoformat(timespec="seconds"))
         if not self.id:
             object.__setattr__(self, "id", f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
+        if not _ID.fullmatch(self.id):
+            raise InvalidFeedbackError(
+                "A feedback id may hold only letters, digits, '-' and '_' (at most 64)."
+            )
+        try:
+            datetime.fromisoformat(self.created)
+        except ValueError:
+            raise InvalidFeedbackError(
+                "A feedback record's 'created' must be an ISO date."
+            ) from None
 
     def to_json(self, image_name: str) -> dict[str, Any]:
         record = asdict(self)
@@ -103,7 +117,7 @@ class FeedbackStore:
         Raises:
             FeedbackError: the folder or bucket could not be written.
         """
-        day = record.created[:10]
+        day = datetime.fromisoformat(record.created).strftime("%Y-%m-%d")
         image_key = f"{day}/{record.id}.jpg"
         record_key = f"{day}/{record.id}.json"
         body = json.dumps(record.to_json(image_key.rsplit("/", 1)[1]), indent=2).encode()
@@ -133,15 +147,15 @@ class _LocalBackend:
     def put(self, key: str, data: bytes, content_type: str) -> None:
         target = self.root / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so a reader never sees half a file.
+        # Write, then link into place: a reader never sees half a file, and an existing file
+        # (a reused id) makes the link fail instead of being replaced.
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
         try:
             with os.fdopen(handle, "wb") as file:
                 file.write(data)
-            os.replace(temporary, target)
-        except BaseException:
+            os.link(temporary, target)
+        finally:
             Path(temporary).unlink(missing_ok=True)
-            raise
 
 
 class _S3Backend:
@@ -159,6 +173,11 @@ class _S3Backend:
             import boto3
 
             self._client = boto3.client("s3")
+        # IfNoneMatch: S3 refuses (412) to replace an object that exists: a reused id.
         self._client.put_object(
-            Bucket=self.bucket, Key=self.prefix + key, Body=data, ContentType=content_type
+            Bucket=self.bucket,
+            Key=self.prefix + key,
+            Body=data,
+            ContentType=content_type,
+            IfNoneMatch="*",
         )

@@ -1,9 +1,10 @@
 """Decode photo bytes into a modest-size RGB image, safely and fast.
 
-Steps: byte cap, format by magic bytes, open with that one plugin, pixel cap (before any pixel
-is decoded), JPEG draft mode (libjpeg decodes at 1/2, 1/4 or 1/8 scale), flatten to RGB,
-shrink with ``reducing_gap`` so the shorter side is :data:`MIN_SHORT_SIDE`, apply EXIF
-orientation. A 12-megapixel phone JPEG is never decoded at full size.
+Steps: byte cap, format by magic bytes, JPEG scan count (:mod:`intake.budget`), open with that
+one plugin, pixel cap and shape limits (before any pixel is decoded), JPEG draft mode (libjpeg
+decodes at 1/2, 1/4 or 1/8 scale), flatten to RGB, shrink with ``reducing_gap`` so the shorter
+side is :data:`MIN_SHORT_SIDE`, apply EXIF orientation.
+A 12-megapixel phone JPEG is never decoded at full size.
 
 This is the one place that turns Pillow and pillow-heif exceptions into
 :class:`intake.errors.IntakeError` subclasses.
@@ -16,6 +17,7 @@ import io
 import pillow_heif
 from PIL import ExifTags, Image, JpegImagePlugin
 
+from intake.budget import check_jpeg_scans, check_shape
 from intake.errors import (
     CorruptImageError,
     ImageTooLargeError,
@@ -76,10 +78,13 @@ def decode_image(
 
 
 def _decode(data: bytes, image_format: str, max_pixels: int) -> Image.Image:
+    if image_format == "JPEG":
+        check_jpeg_scans(data)
     with Image.open(io.BytesIO(data), formats=[image_format]) as opened:
         width, height = opened.size
         if width * height > max_pixels:
             raise TooManyPixelsError(max_pixels, width * height)
+        check_shape(width, height)
         if isinstance(opened, JpegImagePlugin.JpegImageFile):
             opened.draft("RGB", (MIN_SHORT_SIDE, MIN_SHORT_SIDE))
         opened.load()

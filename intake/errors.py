@@ -155,6 +155,35 @@ class TooManyPixelsError(ImageTooLargeError):
         )
 
 
+class ImageShapeError(IntakeError, ValueError):
+    """The photo is far longer than it is wide (or a side is over ``max_side``): resizing it
+    for the model would take gigabytes."""
+
+    def __init__(self, width: int, height: int, max_aspect_ratio: int, max_side: int) -> None:
+        self.width = width
+        self.height = height
+        self.max_aspect_ratio = max_aspect_ratio
+        self.max_side = max_side
+        super().__init__(
+            f"That photo is {width}×{height} pixels; DishLens needs one no more than "
+            f"{max_aspect_ratio} times longer than it is wide, and at most {max_side:,} pixels "
+            "on a side. Crop it and try again."
+        )
+
+
+class ImageTooComplexError(IntakeError, ValueError):
+    """Decoding the photo would cost far more than its size suggests; ``scans`` is the number of
+    JPEG scans found (a scan bomb), ``limit`` the most accepted."""
+
+    def __init__(self, scans: int, limit: int) -> None:
+        self.scans = scans
+        self.limit = limit
+        super().__init__(
+            "That photo is saved in a way that would take DishLens far too long to open; "
+            "save it again as an ordinary JPEG or PNG and try again."
+        )
+
+
 class UnsupportedFormatError(IntakeError, ValueError):
     """Not a photo format DishLens decodes; ``detected`` names what it looks like, if known."""
 

@@ -3,8 +3,11 @@
 Each hop: parse the link, resolve and check its host (:mod:`intake.addresses`), connect to a
 checked IP (never to the name again), speak HTTP with the original Host header and, for
 HTTPS, SNI and certificate verification for the original name. Redirects repeat all of it.
-One deadline covers every hop and the whole body; the byte cap is enforced while streaming
-and the body is never decompressed.
+One deadline (``FETCH_TIMEOUT``) covers every hop from connect to last byte: a watchdog shuts
+down the download's sockets when it passes, so a server that sends its status line, its headers
+or endless ``100 Continue`` lines a byte at a time cannot stretch it (socket timeouts alone
+bound each read, not the exchange). The byte cap is enforced while streaming and the body is
+never decompressed.
 
 This is also the one place that turns ``urllib3``, ``http.client``, ``ssl`` and socket
 exceptions into :class:`intake.errors.IntakeError` subclasses.
@@ -14,11 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import socket
 import ssl
+import threading
 from urllib.parse import urljoin
 
 import certifi
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import SSLError as Urllib3SSLError
@@ -56,18 +62,104 @@ def download(url: str, settings: Settings, *, resolver: Resolver | None = None) 
         IntakeError: a subclass per cause; nothing else escapes.
     """
     deadline = Deadline(settings.fetch_timeout)
+    watchdog = Watchdog(settings.fetch_timeout)
     try:
-        return _follow(url, settings, deadline, resolver)
-    except IntakeError:
+        body = _follow(url, settings, deadline, resolver, watchdog)
+    except IntakeError as err:
+        if watchdog.fired:
+            raise DownloadTimeoutError(url, settings.fetch_timeout) from err
         raise
     except (Urllib3Error, http.client.HTTPException, OSError) as err:
+        if watchdog.fired:
+            raise DownloadTimeoutError(url, settings.fetch_timeout) from err
         raise _translate(err, url, settings) from err
+    finally:
+        watchdog.close()
+    if watchdog.fired:  # a body without a length, cut off by the watchdog, reads as complete
+        raise DownloadTimeoutError(url, settings.fetch_timeout)
+    return body
 
 
-def _follow(url: str, settings: Settings, deadline: Deadline, resolver: Resolver | None) -> bytes:
+class Watchdog:
+    """Shuts down every socket handed to :meth:`watch` once ``seconds`` have passed.
+
+    It keeps a duplicate of each socket's descriptor: ``shutdown`` acts on the connection, not
+    the descriptor, so a read blocked on the original (plain or TLS-wrapped) returns at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        duplicate = sock.dup()
+        with self._lock:
+            self._sockets.append(duplicate)
+            if self.fired:
+                _shut(duplicate)
+
+    def close(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watched:
+    """A urllib3 connection whose new sockets the download's watchdog watches."""
+
+    def __init__(self, *args, watchdog: Watchdog, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._watchdog = watchdog
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()  # type: ignore[misc]
+        self._watchdog.watch(sock)
+        return sock
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+def _follow(
+    url: str,
+    settings: Settings,
+    deadline: Deadline,
+    resolver: Resolver | None,
+    watchdog: Watchdog,
+) -> bytes:
     target = parse_url(url)
     for _ in range(MAX_REDIRECTS + 1):
-        result = _fetch_once(target, settings, deadline, resolver)
+        result = _fetch_once(target, settings, deadline, resolver, watchdog)
         if isinstance(result, bytes):
             return result
         target = result
@@ -75,13 +167,17 @@ def _follow(url: str, settings: Settings, deadline: Deadline, resolver: Resolver
 
 
 def _fetch_once(
-    target: Target, settings: Settings, deadline: Deadline, resolver: Resolver | None
+    target: Target,
+    settings: Settings,
+    deadline: Deadline,
+    resolver: Resolver | None,
+    watchdog: Watchdog,
 ) -> bytes | Target:
     """The body, or the next hop's target when the server redirects."""
     addresses = resolve_checked(
         target.host, target.port, allow_private=settings.allow_private_urls, resolver=resolver
     )
-    pool, response = _open(target, addresses, settings, deadline)
+    pool, response = _open(target, addresses, settings, deadline, watchdog)
     with pool, contextlib.closing(response):
         if response.status in _REDIRECTS:
             return parse_url(_location(response, target))
@@ -90,12 +186,16 @@ def _fetch_once(
 
 
 def _open(
-    target: Target, addresses: list[IPAddress], settings: Settings, deadline: Deadline
+    target: Target,
+    addresses: list[IPAddress],
+    settings: Settings,
+    deadline: Deadline,
+    watchdog: Watchdog,
 ) -> tuple[urllib3.HTTPConnectionPool, _Response]:
     """Send the request to the first checked address that accepts a connection."""
     failure: Exception | None = None
     for address in addresses:
-        pool = _pool(target, address, settings, deadline)
+        pool = _pool(target, address, settings, deadline, watchdog)
         try:
             return pool, pool.urlopen(
                 "GET",
@@ -118,7 +218,7 @@ def _open(
 
 
 def _pool(
-    target: Target, address: IPAddress, settings: Settings, deadline: Deadline
+    target: Target, address: IPAddress, settings: Settings, deadline: Deadline, watchdog: Watchdog
 ) -> urllib3.HTTPConnectionPool:
     remaining = deadline.remaining()
     if remaining <= 0:
@@ -127,11 +227,11 @@ def _pool(
         connect=min(settings.fetch_connect_timeout, remaining), read=remaining
     )
     if target.scheme == "http":
-        return urllib3.HTTPConnectionPool(
-            str(address), target.port, timeout=timeout, retries=False, maxsize=1
+        return _WatchedHTTPPool(
+            str(address), target.port, timeout=timeout, retries=False, maxsize=1, watchdog=watchdog
         )
     # Connect to the checked IP; SNI and certificate verification use the link's host name.
-    return urllib3.HTTPSConnectionPool(
+    return _WatchedHTTPSPool(
         str(address),
         target.port,
         timeout=timeout,
@@ -140,6 +240,7 @@ def _pool(
         cert_reqs="CERT_REQUIRED",
         ca_certs=_ca_certs(),
         server_hostname=target.host,
+        watchdog=watchdog,
     )
 
 

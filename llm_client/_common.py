@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import random
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -54,11 +57,64 @@ class Endpoint:
         return "on Hugging Face" if self.hugging_face else f"at {self.host}"
 
 
+@contextlib.contextmanager
+def calling_library(endpoint: Endpoint) -> Iterator[None]:
+    """Wrap calls into huggingface_hub, httpx2 and boto3: their errors leave as ``ChatError``
+    (chained ``from`` the original). Only library calls go inside, so a TypeError or KeyError of
+    DishLens's own stays what it is."""
+    try:
+        yield
+    except ChatError:
+        raise
+    except Exception as err:
+        raise translate(err, endpoint) from err
+
+
+_allowed = threading.local()
+
+
+@contextlib.contextmanager
+def only_host(endpoint: Endpoint) -> Iterator[None]:
+    """Refuse, in this thread, every request that is not to ``endpoint``'s scheme, host and
+    port: huggingface_hub's shared session follows redirects, and a redirect to another host
+    must not be followed (it could point at a cloud metadata address).
+
+    The check is a request hook on that session; outside this block it lets everything pass,
+    so other users of the session (model downloads) keep their redirects.
+    """
+    from huggingface_hub.utils import get_session
+
+    hooks = get_session().event_hooks["request"]
+    if _refuse_other_hosts not in hooks:
+        hooks.append(_refuse_other_hosts)
+    _allowed.origin = _origin(endpoint.url)
+    try:
+        yield
+    finally:
+        _allowed.origin = None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def _refuse_other_hosts(request: object) -> None:
+    origin = getattr(_allowed, "origin", None)
+    url = str(getattr(request, "url", ""))
+    if origin is not None and _origin(url) != origin:
+        raise ChatConfigError(
+            f"The chat server at {origin[1]} redirected DishLens to another server, which it "
+            "does not follow; set LLM_BASE_URL to the server that answers."
+        )
+
+
 def translate(err: Exception, endpoint: Endpoint) -> ChatError:
     """The :class:`ChatError` that stands for a huggingface_hub, httpx2 or botocore error.
 
-    This is the only place that knows those libraries' exception classes; callers raise the
-    result ``from err``.
+    This is the only place that knows those libraries' exception classes; it is called only
+    for errors raised inside :func:`calling_library`.
     """
     import httpx2
     from huggingface_hub import errors as hub

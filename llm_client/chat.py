@@ -42,11 +42,14 @@ class Chat:
 
     - Text arrives as plain deltas. Offline chat never fails for a known or unknown dish.
     - :class:`~llm_client.errors.IncompleteAnswerError`: the answer stopped after some text was
-      yielded (the stream broke, or it hit LLM_MAX_TOKENS); ``err.partial_text`` is exactly the
+      yielded (the stream broke, it ran past LLM_TIMEOUT, or it hit LLM_MAX_TOKENS or the
+      client's own length cap: ``reason == "length"``); ``err.partial_text`` is exactly the
       text already shown. Keep it in the history and show ``str(err)`` as a warning.
     - Any other :class:`~llm_client.errors.ChatError`: nothing was yielded (retries, where they
-      help, are already spent). Show ``str(err)`` and then ``err.offline_answer``, the answer
-      from the dish facts; it is ``None`` only for a blank question or malformed history
+      help, are already spent); it comes at most ``OFFLINE_AFTER_S`` (15 s, see
+      :mod:`llm_client.backends`) after the question, however the server behaves. Show
+      ``str(err)`` and then ``err.offline_answer``, the answer from the dish facts; it is
+      ``None`` only for a blank question or malformed history
       (:class:`~llm_client.errors.ChatInputError`) or unreadable facts.
       :meth:`offline_answer` gives the same text on demand.
 

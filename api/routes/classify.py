@@ -28,8 +28,11 @@ async def classify(
     """Classify a photo sent as multipart field `photo`, or linked as JSON `{"url": ...}`."""
     started = time.perf_counter()
     classifier = runner.classifier
+    # The model's place is taken only once the photo is here: slow uploads hold none.
+    load_photo = await photo_from_request(
+        request, settings, fetch_url, runner, body_timeout=request.app.state.body_timeout
+    )
     with runner.slot():
-        load_photo = await photo_from_request(request, settings, fetch_url)
         prediction = await runner.predict_from(load_photo, top_k=top_k)
     server_ms = (time.perf_counter() - started) * 1000
     return ClassificationPublic.from_prediction(prediction, classifier, server_ms=server_ms)

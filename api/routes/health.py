@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import ClassifierDep
-from api.routes.responses import NOT_READY
+from api.deps import ClassifierDep, RunnerDep
+from api.errors import ServiceBusyError
+from api.routes.responses import NOT_READY_OR_BUSY
 from api.schemas import HealthPublic, ReadinessPublic
 
 router = APIRouter(tags=["health"])
@@ -17,7 +18,10 @@ async def healthz() -> HealthPublic:
     return HealthPublic()
 
 
-@router.get("/readyz", responses=NOT_READY)
-async def readyz(classifier: ClassifierDep) -> ReadinessPublic:
-    """The model is loaded and requests can be classified; 503 until then."""
+@router.get("/readyz", responses=NOT_READY_OR_BUSY)
+async def readyz(classifier: ClassifierDep, runner: RunnerDep) -> ReadinessPublic:
+    """The model is loaded and a photo would be accepted now; 503 while loading, and while
+    every place for photos is taken (so a load balancer sends new requests elsewhere)."""
+    if runner.saturated:
+        raise ServiceBusyError(runner.capacity)
     return ReadinessPublic(model=classifier.name)

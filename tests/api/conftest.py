@@ -141,3 +141,33 @@ def photo_server(jpeg_bytes: bytes) -> Iterator[PhotoServer]:
     yield server
     server.shutdown()
     server.server_close()
+
+
+# ---------------------------------------------------------------------------------------------
+# LIVE SERVER (uvicorn in this process, for clients that speak raw HTTP)
+
+
+@pytest.fixture
+def live_api(classifier: Classifier) -> Iterator[Callable[..., str]]:
+    """``live_api(app)``: serve ``app`` with uvicorn on a loopback port; its base URL."""
+    import uvicorn
+
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def serve(app: FastAPI) -> str:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        deadline = time.monotonic() + 30
+        while not (server.started and app.state.runner.ready):
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)

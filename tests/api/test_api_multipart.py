@@ -86,7 +86,14 @@ def unreadable_forms() -> dict[str, tuple[str, bytes]]:
     two_files = encode({"photo": ("a.jpg", PHOTO, "image/jpeg"), "x": ("b.jpg", b"1", "a/b")})
     many_fields = encode({"photo": ("a.jpg", PHOTO)}, {f"f{i}": "v" for i in range(MAX_FIELDS + 1)})
     content_type, body = encode({"photo": ("a.jpg", PHOTO, "image/jpeg")})
+    long = "b" * 300  # python-multipart refuses over 256 with an error of its own: was a 500
+    long_boundary = (
+        f"multipart/form-data; boundary={long}",
+        f'--{long}\r\nContent-Disposition: form-data; name="photo"; filename="a.jpg"\r\n\r\n'
+        f"x\r\n--{long}--\r\n".encode(),
+    )
     return {
+        "boundary-too-long": long_boundary,
         "no-boundary": ("multipart/form-data", body),
         "two-files": two_files,
         "too-many-fields": many_fields,

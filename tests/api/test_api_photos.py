@@ -9,6 +9,7 @@ import pytest
 from starlette.requests import Request
 
 from api.photos import photo_from_request
+from api.runner import ModelRunner
 from dishlens.settings import Settings
 from intake.errors import ImageTooLargeError
 
@@ -48,7 +49,7 @@ def test_an_oversize_upload_is_refused_before_it_is_handed_on() -> None:
     request = request_with(encoded.read(), encoded.headers["content-type"])
 
     with pytest.raises(ImageTooLargeError):
-        asyncio.run(photo_from_request(request, settings, never_fetch))
+        asyncio.run(photo_from_request(request, settings, never_fetch, ModelRunner()))
 
 
 def test_an_upload_within_the_cap_is_handed_on_undecoded() -> None:
@@ -57,5 +58,5 @@ def test_an_upload_within_the_cap_is_handed_on_undecoded() -> None:
 
     request = request_with(encoded.read(), encoded.headers["content-type"])
 
-    load = asyncio.run(photo_from_request(request, settings, never_fetch))
+    load = asyncio.run(photo_from_request(request, settings, never_fetch, ModelRunner()))
     assert callable(load)  # decoding (and its refusal of these 3 bytes) happens later

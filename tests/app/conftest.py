@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from classifier.artifact import seal_card
 from classifier.predictor import DEFAULT_MODEL_DIR
 from tests.conftest import FOOD_MNIST
 from tests.support.chat_server import ChatServer
@@ -101,8 +102,8 @@ def not_food_jpeg() -> bytes:
 def forced_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], str]:
     """A copy of the default model whose card thresholds force one verdict for every photo.
 
-    Only ``card.json`` changes (it is not covered by the weights checksum): the real weights
-    still compute the real top-3, only the status is forced.
+    Only ``card.json`` changes (sealed again with its new checksum): the real weights still
+    compute the real top-3, only the status is forced.
     """
     made: dict[str, str] = {}
 
@@ -112,7 +113,7 @@ def forced_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], st
             shutil.copytree(DEFAULT_MODEL_DIR, target)
             card = json.loads((target / "card.json").read_text())
             card["thresholds"].update(FORCED_THRESHOLDS[status])
-            (target / "card.json").write_text(json.dumps(card))
+            (target / "card.json").write_text(json.dumps(seal_card(card)))
             made[status] = str(target)
         return made[status]
 

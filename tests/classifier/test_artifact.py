@@ -13,7 +13,7 @@ from classifier import (
     load_classifier,
     load_model_info,
 )
-from classifier.artifact import WEIGHTS_FILE, load_artifact, sha256_of
+from classifier.artifact import WEIGHTS_FILE, check_card, load_artifact, seal_card, sha256_of
 from classifier.predictor import BUNDLED_MODELS, DEFAULT_MODEL_DIR, resolve_model_dir
 from dishlens.settings import load_settings
 from tests.classifier.conftest import LABELS
@@ -73,7 +73,7 @@ def test_truncated_weights_with_matching_card_still_fail_clearly(load, artifact_
     card_path = artifact_dir / "card.json"
     card = json.loads(card_path.read_text())
     card["weights_sha256"] = sha256_of(weights)
-    card_path.write_text(json.dumps(card))
+    card_path.write_text(json.dumps(seal_card(card)))
     with pytest.raises(ModelArtifactError, match="cannot be read"):
         load(str(artifact_dir))
 
@@ -134,3 +134,71 @@ def test_bundled_models_can_be_named(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "food10-lite0").mkdir()
     assert resolve_model_dir("food10-lite0", settings) == Path("food10-lite0")
+
+
+# ---------------------------------------------------------------------------------------------
+# CARD VALIDATION (every check without server paths in the message)
+
+
+def edit_card(artifact_dir: Path, change, *, seal: bool = True) -> None:
+    path = artifact_dir / "card.json"
+    card = json.loads(path.read_text())
+    change(card)
+    path.write_text(json.dumps(seal_card(card) if seal else card))
+
+
+@pytest.mark.parametrize("load", [load_classifier, load_model_info], ids=["network", "info"])
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        (lambda c: c.pop("architecture"), "'architecture'"),
+        (lambda c: c.pop("temperature"), "'temperature'"),
+        (lambda c: c.update(input_size=100_000), "'input_size'"),
+        (lambda c: c["preprocessing"].update(resize_size=100_000), "'resize_size'"),
+        (lambda c: c.update(weights_file="/etc/passwd"), "'weights_file'"),
+        (lambda c: c.update(weights_file="../other/model.safetensors"), "'weights_file'"),
+        (lambda c: c.update(thresholds={"unsure_probability": "high"}), "'thresholds'"),
+        (lambda c: c.update(food_gate={"input_size": 10**6, "food_classes": []}), "food_gate"),
+    ],
+)
+def test_card_keys_and_bounds_are_checked(load, artifact_dir: Path, change, complaint) -> None:
+    edit_card(artifact_dir, change)
+    with pytest.raises(ModelArtifactError, match=complaint) as caught:
+        load(str(artifact_dir))
+    assert str(artifact_dir) not in str(caught.value)
+    assert "card.json is not valid" in str(caught.value)
+
+
+@pytest.mark.parametrize("load", [load_classifier, load_model_info], ids=["network", "info"])
+def test_an_edited_card_fails_its_own_checksum(load, artifact_dir: Path) -> None:
+    edit_card(artifact_dir, lambda c: c["thresholds"].update(unsure_probability=0.0), seal=False)
+    with pytest.raises(ModelArtifactError, match="card_sha256 does not match"):
+        load(str(artifact_dir))
+
+
+def test_extra_card_keys_are_allowed(artifact_dir: Path) -> None:
+    edit_card(artifact_dir, lambda c: c.update(calibration_v2={"anything": [1, 2]}))
+    assert load_model_info(str(artifact_dir)).card["calibration_v2"] == {"anything": [1, 2]}
+
+
+@pytest.mark.parametrize("labels", [["apple_pie", "baklava", "bibimbap"], {"a": 1, "b": 2, "c": 3}])
+def test_labels_of_the_wrong_shape_are_named_as_such(artifact_dir: Path, labels) -> None:
+    (artifact_dir / "labels.json").write_text(json.dumps(labels))
+    with pytest.raises(LabelMismatchError, match="must map each dish") as caught:
+        load_model_info(str(artifact_dir))
+    assert "outputs" not in str(caught.value)
+
+
+@pytest.mark.parametrize("missing", ["card.json", WEIGHTS_FILE])
+def test_messages_name_files_not_server_paths(artifact_dir: Path, missing: str) -> None:
+    (artifact_dir / missing).unlink()
+    with pytest.raises(ModelNotFoundError) as caught:
+        load_model_info(str(artifact_dir))
+    assert str(artifact_dir) not in str(caught.value)
+    assert caught.value.path == str(artifact_dir / missing)  # the detail, for logs
+
+
+def test_shipped_cards_are_sealed() -> None:
+    for model in BUNDLED_MODELS.iterdir():
+        card = json.loads((model / "card.json").read_text())
+        check_card(card)

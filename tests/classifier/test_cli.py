@@ -291,3 +291,14 @@ def test_batch_mixing_gives_soft_targets_that_sum_to_one() -> None:
     assert torch.allclose(targets.sum(1), torch.ones(6))
     args.mixup_alpha = args.cutmix_alpha = 0.0
     assert train.batch_mixing(args, num_classes=4) is None
+
+
+def test_predict_refuses_an_extreme_aspect_ratio_cleanly(tmp_path, capsys) -> None:
+    from tests.intake.photos import png_bomb
+
+    strip = tmp_path / "strip.png"
+    strip.write_bytes(png_bomb(1, 100_000))  # a MemoryError in the food gate's resize, before
+    args = predict.get_args_parser().parse_args([str(strip), "--quiet"])
+    assert predict.main(args) == 1
+    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert line["error_type"] == "ImageShapeError" and "1×100000" in line["error"]

@@ -42,3 +42,22 @@ def test_missing_s3_model_is_a_clear_error(aws):
         load_classifier("s3://models-empty/x/")
     with pytest.raises(ModelDownloadError, match="Could not download"):
         load_classifier("s3://no-such-bucket/x/")
+
+
+@pytest.mark.parametrize("key", ["m/../../../escaped.txt", "m//double", "m/./here"])
+def test_s3_keys_cannot_leave_the_cache(aws, artifact_dir, tmp_path, monkeypatch, key):
+    upload(artifact_dir, "models-sly", "m/")
+    boto3.client("s3").put_object(Bucket="models-sly", Key=key, Body=b"pwned")
+    cache = tmp_path / "deep" / "cache"
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(cache))
+    with pytest.raises(ModelDownloadError, match="outside the download folder"):
+        load_classifier("s3://models-sly/m/")
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and artifact_dir not in p.parents]
+    assert written == []  # refused before anything was downloaded
+
+
+def test_s3_failures_keep_boto_text_out_of_the_message(aws):
+    with pytest.raises(ModelDownloadError) as caught:
+        load_classifier("s3://no-such-bucket-either/x/")
+    assert "NoSuchBucket" not in str(caught.value) and "botocore" not in str(caught.value)
+    assert "NoSuchBucket" in repr(caught.value.__cause__)

@@ -52,3 +52,14 @@ def test_without_a_food_gate_only_the_distance_and_probability_count() -> None:
     not_food, unsure = status_masks(top, ood, None, OLD_CARD)
     assert not_food.tolist() == [False, True, False]
     assert unsure.tolist() == [False, False, True]
+
+
+def test_an_image_too_long_to_resize_is_refused_before_the_network(artifact_dir) -> None:
+    from PIL import Image
+
+    from classifier import load_classifier
+    from intake.errors import ImageShapeError
+
+    classifier = load_classifier(str(artifact_dir))
+    with pytest.raises(ImageShapeError):
+        classifier.predict(Image.new("RGB", (1, 100_000)))

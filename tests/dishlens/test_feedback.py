@@ -11,7 +11,14 @@ import pytest
 from PIL import Image
 
 from dishlens.errors import DishLensError
-from dishlens.feedback import MAX_SIDE, FeedbackError, FeedbackRecord, FeedbackStore, encode_jpeg
+from dishlens.feedback import (
+    MAX_SIDE,
+    FeedbackError,
+    FeedbackRecord,
+    FeedbackStore,
+    InvalidFeedbackError,
+    encode_jpeg,
+)
 from dishlens.settings import load_settings
 
 
@@ -121,3 +128,55 @@ def test_s3_prefix_gets_photo_and_record(aws: str) -> None:
 def test_missing_bucket_raises_feedback_error(aws: str) -> None:
     with pytest.raises(FeedbackError):
         FeedbackStore("s3://no-such-bucket/").save(Image.new("RGB", (8, 8)), _record())
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"id": "../../../escaped"},
+        {"id": "a/b"},
+        {"id": ""},  # replaced by a generated id: allowed
+        {"created": "../../x"},
+        {"created": "2026-11-23/../../x"},
+    ],
+)
+def test_ids_and_dates_cannot_leave_the_feedback_folder(tmp_path: Path, fields: dict) -> None:
+    root = tmp_path / "feedback"
+    try:
+        record = _record(**fields)
+    except InvalidFeedbackError as error:
+        assert isinstance(error, ValueError) and isinstance(error, DishLensError)
+    else:
+        assert fields == {"id": ""}
+        FeedbackStore(str(root)).save(Image.new("RGB", (8, 8)), record)
+    outside = [p for p in tmp_path.rglob("*") if p.is_file() and root not in p.parents]
+    assert outside == []
+
+
+def test_a_reused_id_never_overwrites(tmp_path: Path) -> None:
+    store = FeedbackStore(str(tmp_path))
+    first = _record(id="same-id", created="2026-11-23T10:00:00+00:00")
+    key = store.save(Image.new("RGB", (8, 8)), first)
+    before = (tmp_path / key).read_bytes()
+    with pytest.raises(FeedbackError):
+        store.save(
+            Image.new("RGB", (8, 8)), _record(id="same-id", correct=True, created=first.created)
+        )
+    assert (tmp_path / key).read_bytes() == before
+    assert [p.name for p in tmp_path.rglob(".*.part")] == []
+
+
+def test_a_reused_id_never_overwrites_on_s3(aws: str) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="feedback-reuse")
+    store = FeedbackStore("s3://feedback-reuse/")
+    record = _record(id="same-id", created="2026-11-23T10:00:00+00:00")
+    key = store.save(Image.new("RGB", (8, 8)), record)
+    with pytest.raises(FeedbackError):
+        store.save(
+            Image.new("RGB", (8, 8)), _record(id="same-id", correct=True, created=record.created)
+        )
+    assert (
+        json.loads(s3.get_object(Bucket="feedback-reuse", Key=key)["Body"].read())["correct"]
+        is False
+    )

@@ -70,6 +70,18 @@ def png_bomb(width: int, height: int) -> bytes:
     )
 
 
+@functools.cache
+def scan_bomb(size: tuple[int, int] = (4000, 4000), extra_scans: int = 5000) -> bytes:
+    """A progressive JPEG with ``extra_scans`` copies of its last scan's header (no data)
+    before EOI: libjpeg decodes each one as a full pass over the image, filled with zeros."""
+    data = encode(Image.new("RGB", size, RED), "JPEG", progressive=True, quality=80)
+    last_scan = data.rindex(b"\xff\xda")
+    header_length = struct.unpack_from(">H", data, last_scan + 2)[0]
+    header = data[last_scan : last_scan + 2 + header_length]
+    end = data.rindex(b"\xff\xd9")
+    return data[:end] + header * extra_scans + data[end:]
+
+
 def gzip_bomb(size: int) -> bytes:
     """A JPEG-looking body of ``size`` bytes, gzip-compressed to a tiny fraction of that."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, 31)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import socket
-import time
 from urllib.parse import quote
 
 import pytest
@@ -99,11 +98,9 @@ def test_loopback_name_is_refused_by_default_without_a_lookup(
 def test_announced_50_mb_body_is_refused_from_its_header(
     image_server: ImageServer, settings: Settings
 ) -> None:
-    started = time.monotonic()
     error = _raises(ImageTooLargeError, image_server.url("/big"), settings)
-    assert error.size == 50 * 1024 * 1024
+    assert error.size == 50 * 1024 * 1024  # from the header: refused before reading the body
     assert error.limit_bytes == settings.max_image_bytes
-    assert time.monotonic() - started < 2.0
 
 
 def test_unannounced_50_mb_body_is_cut_off_at_the_cap(
@@ -116,18 +113,17 @@ def test_unannounced_50_mb_body_is_cut_off_at_the_cap(
 
 def test_slow_drip_hits_the_total_timeout(image_server: ImageServer, settings: Settings) -> None:
     quick = dataclasses.replace(settings, fetch_timeout=0.6)
-    started = time.monotonic()
+    # The drip lasts 4 s and then stops short of its Content-Length (a DownloadError): a
+    # timeout error shows the deadline ended it first.
     error = _raises(DownloadTimeoutError, image_server.url("/drip"), quick)
-    assert time.monotonic() - started < 1.5
     assert error.timeout == 0.6
     assert isinstance(error, TimeoutError)
 
 
 def test_server_that_never_answers_times_out(image_server: ImageServer, settings: Settings) -> None:
     quick = dataclasses.replace(settings, fetch_timeout=0.5)
-    started = time.monotonic()
+    # The server hangs up after 3 s (a DownloadError): a timeout shows the deadline came first.
     _raises(DownloadTimeoutError, image_server.url("/silent"), quick)
-    assert time.monotonic() - started < 1.5
 
 
 def test_body_shorter_than_announced_is_a_download_error(

@@ -7,7 +7,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -23,6 +23,8 @@ class Reply:
 
     ``events`` are raw SSE payloads (after ``data: ``); when None they are built from ``text``.
     ``cut_after`` closes the connection after that many events, mid-body. ``hang`` never answers.
+    ``endless`` repeats ``text`` until the client hangs up, ``every`` seconds apart (a server
+    that never stops); ``raw`` answers 200 with ``(content type, body)`` instead of a stream.
     """
 
     status: int = 200
@@ -34,6 +36,9 @@ class Reply:
     body: dict[str, Any] | None = None
     cut_after: int | None = None
     hang: bool = False
+    endless: bool = False
+    every: float = 0.0
+    raw: tuple[str, bytes] | None = None
 
     def sse_events(self) -> list[str]:
         if self.events is not None:
@@ -42,6 +47,13 @@ class Reply:
         if self.finish is not None:
             events.append(chunk_json(None, finish=self.finish))
         return events + (["[DONE]"] if self.done else [])
+
+
+def _endless(reply: Reply, stop: threading.Event) -> Iterator[str]:
+    """``reply.text``'s chunks over and over, until ``stop`` or a 60 s safety limit."""
+    deadline = time.monotonic() + 60  # clients hang up long before
+    while time.monotonic() < deadline and not stop.is_set():
+        yield from (chunk_json(delta) for delta in reply.text)
 
 
 def chunk_json(content: str | None, *, finish: str | None = None) -> str:
@@ -115,32 +127,38 @@ def _handler_for(server: ChatServer) -> type[BaseHTTPRequestHandler]:
             if reply.hang:
                 server.release.wait(30)
                 self.close_connection = True
+            elif reply.raw is not None:
+                self._send_body(200, *reply.raw)
             elif reply.status != 200:
-                self._send_json(reply)
+                payload = json.dumps(reply.body or {"error": {"message": "scripted"}}).encode()
+                self._send_body(reply.status, "application/json", payload, reply.headers)
             else:
                 self._send_stream(reply)
 
-        def _send_json(self, reply: Reply) -> None:
-            payload = json.dumps(reply.body or {"error": {"message": "scripted"}}).encode()
-            self.send_response(reply.status)
-            for name, value in {"Content-Type": "application/json", **reply.headers}.items():
+        def _send_body(
+            self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None
+        ) -> None:
+            self.send_response(status)
+            for name, value in {"Content-Type": content_type, **(headers or {})}.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(payload)
+            self.wfile.write(body)
 
         def _send_stream(self, reply: Reply) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            for index, event in enumerate(reply.sse_events()):
+            events = _endless(reply, server.release) if reply.endless else reply.sse_events()
+            for index, event in enumerate(events):
                 if reply.cut_after is not None and index >= reply.cut_after:
                     self.close_connection = True  # no terminating chunk: a broken stream
                     return
                 data = f"data: {event}\n\n".encode()
                 self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
                 self.wfile.flush()
+                time.sleep(reply.every)
             self.wfile.write(b"0\r\n\r\n")
 
     return Handler

@@ -183,13 +183,21 @@ def test_classify_streamed_body_over_cap_is_refused(client_for) -> None:
         "/v1/classify", content=chunks(), headers={"content-type": "application/json"}
     )
 
-    assert_problem(response, 413, "request-too-large")
+    body = assert_problem(response, 413, "request-too-large")
+    assert "larger than 16 KB" in body["detail"]  # not "0.0 MB"
 
 
 def test_classify_extreme_aspect_ratio_is_422(client: TestClient) -> None:
     response = client.post("/v1/classify", **upload(png(3000, 10), "strip.png", "image/png"))
-    body = assert_problem(response, 422, "invalid-request")
+    body = assert_problem(response, 422, "photo-shape")
     assert "3000×10" in body["detail"]
+
+
+def test_classify_scan_bomb_is_422_and_costs_no_decode(client: TestClient) -> None:
+    from tests.intake.photos import scan_bomb
+
+    response = client.post("/v1/classify", **upload(scan_bomb()))
+    assert_problem(response, 422, "photo-too-complex")
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
@@ -308,11 +316,15 @@ def test_classify_full_queue_is_503_with_retry_after(
         wait_until(lambda: app.state.runner.in_flight == capacity)
 
         refused = client.post("/v1/classify", **upload(jpeg_bytes))
+        saturated = client.get("/readyz")
 
         gated.gate.set()
         for thread in waiting:
             thread.join(timeout=30)
+        ready_again = client.get("/readyz")
     assert capacity == app.state.runner.workers + 1
+    assert saturated.status_code == 503 and saturated.json()["type"].endswith(":busy")
+    assert ready_again.status_code == 200
     assert_problem(refused, 503, "busy")
     assert refused.headers["retry-after"] == "1"
     assert results == [200] * capacity
@@ -360,3 +372,15 @@ def wait_until(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
+
+
+def test_classify_overlong_multipart_boundary_is_422_not_500(client: TestClient) -> None:
+    boundary = "b" * 300
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="photo"; filename="a.jpg"\r\n\r\n'
+        f"x\r\n--{boundary}--\r\n"
+    ).encode()
+    content_type = f"multipart/form-data; boundary={boundary}"
+    response = client.post("/v1/classify", content=body, headers={"content-type": content_type})
+    body = assert_problem(response, 422, "invalid-request")
+    assert "boundary is longer than 70" in body["detail"]

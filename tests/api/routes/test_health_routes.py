@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 
 from classifier import Classifier, ModelArtifactError
@@ -53,3 +54,14 @@ def test_readyz_reports_a_model_that_failed_to_load(make_app) -> None:
     assert response.json()["detail"] == (
         "The model could not be loaded: The weights file model.safetensors is truncated."
     )
+
+
+def test_a_bad_local_model_uri_stops_start_up_loudly(tmp_path, caplog) -> None:
+    from api.main import create_app
+    from classifier import ModelNotFoundError
+    from dishlens.settings import Settings
+
+    app = create_app(Settings(model_uri=str(tmp_path / "no-such-model")))
+    with pytest.raises(ModelNotFoundError), TestClient(app):
+        pass
+    assert "cannot start" in caplog.text and "no-such-model" in caplog.text  # in the log only
