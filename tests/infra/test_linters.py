@@ -40,3 +40,18 @@ def test_workflows_match_the_github_workflow_schema():
         *map(str, WORKFLOWS),
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_passes_the_workflows():
+    result = lint("actionlint", *map(str, WORKFLOWS))
+    assert (result.returncode, result.stdout) == (0, ""), result.stdout + result.stderr
+
+
+def test_dependabot_config_matches_its_schema():
+    result = lint(
+        "check-jsonschema",
+        "--builtin-schema",
+        "vendor.dependabot",
+        str(ROOT / ".github" / "dependabot.yml"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
