@@ -731,7 +731,13 @@ def test_load_balancer_keeps_access_logs_and_deletion_protection():
     assert attributes["access_logs.s3.bucket"] == {"Ref": "AccessLogBucket"}
     prefix = attributes["access_logs.s3.prefix"]
     assert "AccessLogBucketPolicy" in template()["Resources"]["LoadBalancer"]["DependsOn"]
-    writes, tls_only = props("AccessLogBucketPolicy")["PolicyDocument"]["Statement"]
+    writes, server_logs, tls_only = props("AccessLogBucketPolicy")["PolicyDocument"]["Statement"]
+    assert server_logs["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    logging = props("Bucket")["LoggingConfiguration"]
+    assert logging["DestinationBucketName"] == {"Ref": "AccessLogBucket"}
+    assert server_logs["Resource"] == {
+        "Fn::Sub": f"${{AccessLogBucket.Arn}}/{logging['LogFilePrefix']}*"
+    }
     assert writes["Action"] == "s3:PutObject"
     assert writes["Resource"] == {
         "Fn::Sub": f"${{AccessLogBucket.Arn}}/{prefix}/AWSLogs/${{AWS::AccountId}}/*"
