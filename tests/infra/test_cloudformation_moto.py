@@ -10,6 +10,7 @@ not model (MOTO_IGNORES) are checked where they are declared, in test_cloudforma
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.infra.common import template
+from tests.infra.common import props, template
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
 
@@ -438,3 +439,70 @@ def test_plain_http_stack_forwards_port_80_and_has_no_https_listener(clients, pl
         ec2.describe_nat_gateways(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]
         == []
     )
+
+
+def resolve(value: Any, known: dict[str, Any]) -> Any:
+    """The template's Ref, Fn::Sub and Fn::GetAtt resolved from ``known`` (parameter values,
+    pseudo parameters, physical ids and attributes as ``"Name.Attribute"``)."""
+    if isinstance(value, list):
+        return [resolve(item, known) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"}:
+        return known[value["Ref"]]
+    if set(value) == {"Fn::GetAtt"}:
+        return known[".".join(value["Fn::GetAtt"])]
+    if set(value) == {"Fn::Sub"}:
+        return re.sub(r"\$\{([^}]+)\}", lambda m: str(known[m[1]]), value["Fn::Sub"])
+    return {key: resolve(item, known) for key, item in value.items()}
+
+
+def parameter_values(given: dict[str, str]) -> dict[str, Any]:
+    """Every parameter as CloudFormation would pass it: given or default, numbers as numbers."""
+    values = {}
+    for name, parameter in template()["Parameters"].items():
+        raw = given.get(name, parameter.get("Default", ""))
+        values[name] = int(raw) if parameter["Type"] == "Number" else raw
+    return values
+
+
+def test_live_web_acl_fits_the_wafv2_api_and_guards_the_load_balancer(clients, live):
+    # moto's CloudFormation skips AWS::WAFv2::*: the same properties go through the WAFv2 API
+    # instead, where botocore checks them against the API's request model.
+    balancer = live["resources"]["LoadBalancer"]["PhysicalResourceId"]
+    log_group = live["resources"]["WafLogGroup"]["PhysicalResourceId"]
+    known = parameter_values(LIVE) | {
+        "AWS::Partition": "aws",
+        "AWS::Region": REGION,
+        "AWS::AccountId": "123456789012",
+        "LoadBalancer": balancer,
+        "WafLogGroup": log_group,
+    }
+    waf = clients("wafv2")
+    acl = waf.create_web_acl(**resolve(props("WebAcl"), known))["Summary"]
+    known["WebAcl.Arn"] = acl["ARN"]
+    association = resolve(props("WebAclAssociation"), known)
+    waf.associate_web_acl(**association)
+    logging = resolve(props("WafLogging"), known)
+    waf.put_logging_configuration(
+        LoggingConfiguration={
+            key: logging[key] for key in ("ResourceArn", "LogDestinationConfigs", "LoggingFilter")
+        }
+    )
+
+    guarding = waf.get_web_acl_for_resource(ResourceArn=balancer)["WebACL"]
+    assert guarding["Name"] == f"{LIVE['ProjectName']}-edge"
+    limits = {
+        rule["Name"]: rule["Statement"]["RateBasedStatement"]["Limit"]
+        for rule in guarding["Rules"]
+        if "RateBasedStatement" in rule["Statement"]
+    }
+    assert limits == {
+        "rate-per-ip": known["RateLimitPerIp"],
+        "api-rate-per-ip": known["ApiRateLimitPerIp"],
+        "upload-rate-per-ip": known["UploadRateLimitPerIp"],
+    }
+    (destination,) = waf.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"][
+        "LogDestinationConfigs"
+    ]
+    assert destination.endswith(f":log-group:{log_group}")
