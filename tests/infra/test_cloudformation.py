@@ -775,6 +775,8 @@ def test_deploy_role_updates_only_this_stack_and_tags_only_its_task_definitions(
     grants = {a: s for r, s in iam_statements() if r == "DeployRole" for a in as_list(s["Action"])}
     assert grants["cloudformation:UpdateStack"]["Resource"] == {"Ref": "AWS::StackId"}
     assert grants["ecr:DescribeImages"]["Resource"] == {"Fn::GetAtt": ["Repository", "Arn"]}
-    tag = grants["ecs:TagResource"]["Resource"]["Fn::Sub"]
-    assert tag.endswith(":task-definition/${ProjectName}-*:*")
+    tags = grants["ecs:TagResource"]["Resource"]
+    assert tags[0]["Fn::Sub"].endswith(":task-definition/${ProjectName}-*:*")
+    assert tags[1:] == [{"Ref": "AppService"}, {"Ref": "ApiService"}]
+    assert grants["iam:GetRole"]["Resource"] == grants["iam:PassRole"]["Resource"]
     assert not any(a.startswith(("cloudformation:Create", "cloudformation:Delete")) for a in grants)
