@@ -7,7 +7,7 @@ plate-like disc on a table colour), so no photo is stored in the repository; wha
 test proves is that the model loaded and answers, not that it is right.
 
     python infra/smoke.py --app https://dishlens.example.com
-    python infra/smoke.py --app http://127.0.0.1:8501 --api http://127.0.0.1:8000
+    python infra/smoke.py --app http://127.0.0.1:8501 --api http://127.0.0.1:8000 --readiness
 
 Exit status 0: both answered as expected; 1: one did not before the deadline (the reason is
 printed). ``DISHLENS_API_KEY``, when set, is sent as ``X-Api-Key``.
@@ -26,9 +26,11 @@ import urllib.request
 import uuid
 import zlib
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 APP_HEALTH = "/_stcore/health"
+READINESS = "/readyz"
 LABELS = "/v1/labels"
 CLASSIFY = "/v1/classify"
 PHOTO_FIELD = "photo"
@@ -100,7 +102,11 @@ def check_app(base: str, headers: dict[str, str]) -> str:
     return f"app {APP_HEALTH}: {body.decode(errors='replace').strip()}"
 
 
-def check_api(base: str, headers: dict[str, str]) -> str:
+def check_api(base: str, headers: dict[str, str], *, readiness: bool = False) -> str:
+    if readiness:  # only on the task itself: the load balancer does not route /readyz
+        status, body = request(base + READINESS, headers=headers)
+        if status != 200:
+            raise SmokeError(f"{READINESS} answered {status}: {body[:200]!r}")
     status, body = request(base + LABELS, headers=headers)
     if status != 200:
         raise SmokeError(f"{LABELS} answered {status}: {body[:200]!r}")
@@ -137,6 +143,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--app", required=True, help="base URL of the Streamlit app")
     parser.add_argument("--api", help="base URL of the JSON API (default: the --app URL)")
     parser.add_argument(
+        "--readiness",
+        action="store_true",
+        help="also require /readyz (a task reached directly, not through the load balancer)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait in all (default: 300)"
     )
     parser.add_argument(
@@ -153,8 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     app, api = args.app.rstrip("/"), (args.api or args.app).rstrip("/")
     deadline = time.monotonic() + args.timeout
     try:
-        print(until_deadline(lambda: check_app(app, headers), deadline, args.pause))
-        print(until_deadline(lambda: check_api(api, headers), deadline, args.pause))
+        print(until_deadline(partial(check_app, app, headers), deadline, args.pause))
+        check_ready_api = partial(check_api, api, headers, readiness=args.readiness)
+        print(until_deadline(check_ready_api, deadline, args.pause))
     except SmokeError as error:
         print(f"smoke test failed: {error}", file=sys.stderr)
         return 1

@@ -27,4 +27,5 @@ finish() {
 }
 trap finish EXIT
 
-python3 infra/smoke.py --app http://127.0.0.1:8501 --api http://127.0.0.1:8000 --timeout 300
+python3 infra/smoke.py --app http://127.0.0.1:8501 --api http://127.0.0.1:8000 --readiness \
+  --timeout 300

@@ -58,7 +58,7 @@ def test_the_photo_is_a_real_png():
 
 
 def test_smoke_test_passes_against_a_serving_api(app_health, api, capsys):
-    assert smoke.main(["--app", app_health, "--api", api, "--timeout", "60"]) == 0
+    assert smoke.main(["--app", app_health, "--api", api, "--readiness", "--timeout", "60"]) == 0
     printed = capsys.readouterr().out
     assert "app /_stcore/health: ok" in printed
     assert "api /v1/classify:" in printed
@@ -82,12 +82,16 @@ def test_smoke_test_fails_when_the_model_did_not_load(app_health, capsys):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        code = smoke.main(["--app", app_health, "--api", base, "--timeout", "3", "--pause", "1"])
+        arguments = ["--app", app_health, "--api", base, "--timeout", "3", "--pause", "1"]
+        through_balancer = smoke.main(arguments)
+        at_the_task = smoke.main([*arguments, "--readiness"])
     finally:
         server.terminate()
         server.wait(timeout=30)
-    assert code == 1
-    assert "smoke test failed: /v1/labels answered 503" in capsys.readouterr().err
+    assert (through_balancer, at_the_task) == (1, 1)
+    errors = capsys.readouterr().err
+    assert "smoke test failed: /v1/labels answered 503" in errors
+    assert "smoke test failed: /readyz answered 503" in errors
 
 
 def test_smoke_test_fails_when_nothing_listens(capsys):
