@@ -5,13 +5,15 @@
 #   docker build -t dishlens .                              # bundles the committed model
 #   docker build --build-arg MODEL_DIR=model -t dishlens .  # bundles model/ (deploy.yml fills
 #                                                           # it with scripts/fetch_model.py)
-#   docker run --rm -p 8501:8501 --read-only --tmpfs /tmp dishlens
-
-ARG PYTHON_IMAGE=python:3.11-slim
+#   docker run --rm -p 8501:8501 --read-only -v /tmp dishlens
+#
+# The base image is pinned by digest (tag kept for people); Dependabot's docker ecosystem
+# (.github/dependabot.yml) proposes the new digest when python:3.11-slim is rebuilt. Both
+# stages use the same one.
 
 # ---------------------------------------------------------------------------------------------
 # BUILDER: a virtual environment with CPU-only torch, then the app tree with bytecode compiled
-FROM ${PYTHON_IMAGE} AS builder
+FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7 AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -45,7 +47,7 @@ RUN python -m compileall -q /app && chmod -R a+rX,go-w /app
 
 # ---------------------------------------------------------------------------------------------
 # RUNTIME: no compilers, no pip cache, no tests; runs as an unprivileged user
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7 AS runtime
 
 # tcmalloc in place of glibc's malloc: oneDNN allocates and frees small blocks around every
 # convolution (a tiny one took 41 us a call on glibc's, 22 on tcmalloc). Measured on 2 cores
@@ -58,20 +60,25 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 dishlens \
-    && useradd --system --uid 10001 --gid dishlens --no-create-home --home-dir /tmp \
+    && useradd --system --uid 10001 --gid dishlens --no-create-home --home-dir /tmp/home \
         --shell /usr/sbin/nologin -l dishlens
 
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
 WORKDIR /app
 
-# Everything DishLens, Streamlit, matplotlib and huggingface_hub write goes under /tmp: the
-# only writable path when the root filesystem is read-only (ECS mounts a volume there).
+# Everything DishLens, Python, Streamlit, matplotlib and huggingface_hub write goes into
+# directories under /tmp that UID 10001 owns: the only writable path when the root filesystem
+# is read-only. ECS (Fargate) mounts a task volume on /tmp, root-owned 0755, which UID 10001
+# could not write; declaring the VOLUME makes Fargate (and Docker) first copy into it what the
+# image holds there, these directories with their owner. TMPDIR moves temporary files (upload
+# spooling, downloads) off the volume's root for the same reason.
 ENV PATH=/opt/venv/bin:$PATH \
     LD_PRELOAD=libtcmalloc_minimal.so.4 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    HOME=/tmp \
+    HOME=/tmp/home \
+    TMPDIR=/tmp/scratch \
     MPLCONFIGDIR=/tmp/matplotlib \
     HF_HOME=/tmp/huggingface \
     MODEL_URI=/app/model \
@@ -80,6 +87,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     STREAMLIT_SERVER_HEADLESS=true \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
     HEALTHCHECK_URL=http://127.0.0.1:8501/_stcore/health
+RUN install -d -o 10001 -g 10001 -m 0700 \
+        /tmp/home /tmp/scratch /tmp/matplotlib /tmp/huggingface /tmp/models /tmp/feedback \
+    && chmod 1777 /tmp
+VOLUME ["/tmp"]
 
 USER 10001:10001
 EXPOSE 8501

@@ -14,4 +14,5 @@ step cfn-lint --include-checks I -- infra/*.yaml
 step hadolint Dockerfile
 step zizmor --offline --persona pedantic .github/workflows
 step check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+step actionlint .github/workflows/*.yml
 printf '\nlint: all clean\n'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = sorted((ROOT / "infra").glob("*.yaml"))
 TEMPLATE = ROOT / "infra" / "dishlens.yaml"
+DOCKERFILE = ROOT / "Dockerfile"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
 
@@ -36,3 +39,35 @@ def key_values(pairs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def instructions() -> list[tuple[str, str]]:
+    """``(INSTRUCTION, arguments)`` pairs, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            found.append((word.upper(), rest.strip()))
+    return found
+
+
+def stages() -> list[list[tuple[str, str]]]:
+    """The instructions of each build stage, in order."""
+    split: list[list[tuple[str, str]]] = []
+    for instruction in instructions():
+        if instruction[0] == "FROM":
+            split.append([])
+        if split:
+            split[-1].append(instruction)
+    return split
+
+
+def env() -> dict[str, str]:
+    """The ENV values of the runtime stage."""
+    values = {}
+    for word, rest in stages()[-1]:
+        if word == "ENV":
+            values.update(pair.split("=", 1) for pair in shlex.split(rest))
+    return values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -76,3 +77,28 @@ def test_the_deployed_api_command_serves_and_logs_the_callers_address():
 
     assert health.status_code == 200
     assert f'{CALLER}:0 - "GET /healthz HTTP/1.1" 200' in log
+
+
+def test_the_deployed_api_command_keeps_an_idle_connection_open_past_uvicorns_default():
+    # The ALB reuses idle connections for up to its idle timeout (600 s); uvicorn's default
+    # keep-alive (5 s) would close them first and the ALB would answer 502. Here: one request,
+    # 7 s idle, a second request on the same socket.
+    port = free_port()
+    env = dict(os.environ, MODEL_URI=str(ROOT / "no-such-model"))
+    server = subprocess.Popen(
+        api_command(port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        get_health(port)  # up
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/healthz")
+        assert connection.getresponse().read()
+        local = connection.sock.getsockname()
+        time.sleep(7)
+        connection.request("GET", "/healthz")
+        assert connection.getresponse().status == 200
+        assert connection.sock.getsockname() == local  # not a new connection
+        connection.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,8 +1,14 @@
-"""The GitHub workflows, read as YAML: triggers, permissions, pinned actions, and the steps
-issue 7 asks for. Their run scripts are checked with `bash -n`."""
+"""The GitHub workflows, read as YAML: triggers, permissions, pinned actions, the job graph
+(deploy needs CI) and the steps issues 7 and 24 ask for: the image smoke-run and scanned before
+anything deploys, immutable tags that re-runs reuse, the release as a stack update, the smoke
+test through the load balancer and the rollback it gates. Run scripts are checked with
+`bash -n`; .github/scripts/release.sh runs against a stand-in `aws` command that records
+its arguments (no AWS account here)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 from typing import Any
@@ -14,6 +20,8 @@ from tests.infra.common import ROOT, WORKFLOWS
 
 CI = ROOT / ".github" / "workflows" / "ci.yml"
 DEPLOY = ROOT / ".github" / "workflows" / "deploy.yml"
+SCRIPTS = ROOT / ".github" / "scripts"
+DEPENDABOT = ROOT / ".github" / "dependabot.yml"
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
 
 
@@ -24,7 +32,20 @@ def load(path) -> dict[str, Any]:
 
 
 def steps(path) -> list[dict[str, Any]]:
-    return [step for job in load(path)["jobs"].values() for step in job["steps"]]
+    return [step for job in load(path)["jobs"].values() for step in job.get("steps", [])]
+
+
+def job_steps(path, job: str) -> list[dict[str, Any]]:
+    return load(path)["jobs"][job]["steps"]
+
+
+def named(path, name: str) -> dict[str, Any]:
+    (step,) = [s for s in steps(path) if s.get("name") == name]
+    return step
+
+
+def order(step_list: list[dict[str, Any]]) -> list[str]:
+    return [s.get("name") or s["uses"].split("@")[0] for s in step_list]
 
 
 def step_using(path, action: str) -> list[dict[str, Any]]:
@@ -94,53 +115,195 @@ def test_ci_runs_linters_and_tests_on_pull_requests_and_pushes():
         assert f"step {command}" in lint
 
 
-def test_deploy_runs_on_main_with_least_permissions_and_one_at_a_time():
+def test_only_a_green_push_to_main_deploys():
+    workflow = load(CI)
+    deploy = workflow["jobs"]["deploy"]
+    assert set(deploy["needs"]) == {"test", "image"}  # every other job of the pipeline
+    assert set(workflow["jobs"]) == {"test", "image", "deploy"}
+    assert deploy["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert deploy["uses"] == "$/.github/workflows/deploy.yml"
+    assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
+    # deploy.yml runs only when ci.yml calls it: no push or manual trigger of its own.
+    assert load(DEPLOY)["on"] == {
+        "workflow_call": {"secrets": {"DISHLENS_API_KEY": {"required": False}}}
+    }
+    # A push to main is never cancelled half-way through a deploy.
+    assert workflow["concurrency"]["cancel-in-progress"] == "${{ github.ref != 'refs/heads/main' }}"
+
+
+def assert_build_smoke_scan(step_list: list[dict[str, Any]], image: str) -> None:
+    """Build (loaded, not pushed), then smoke-run, then a scan that fails on critical findings."""
+    (build,) = [s for s in step_list if s.get("uses", "").startswith("docker/build-push-action@")]
+    assert build["with"]["load"] is True and build["with"]["push"] is False
+    assert build["with"]["tags"] == image
+    (smoke,) = [s for s in step_list if s.get("name") == "Smoke-run the image"]
+    assert smoke["run"].startswith(".github/scripts/smoke-image.sh ")
+    (scan,) = [s for s in step_list if s.get("uses", "").startswith("aquasecurity/trivy-action@")]
+    assert scan["with"]["image-ref"] == image
+    assert scan["with"]["severity"] == "CRITICAL"
+    assert scan["with"]["exit-code"] == "1"  # a finding fails the step, and the job
+    assert "continue-on-error" not in scan
+    names = order(step_list)
+    assert names.index(build["name"]) < names.index(smoke["name"]) < names.index(scan["name"])
+
+
+def test_ci_builds_smoke_runs_and_scans_the_image():
+    assert_build_smoke_scan(job_steps(CI, "image"), "dishlens:ci")
+
+
+def test_smoke_run_starts_both_commands_as_ecs_does():
+    script = (SCRIPTS / "smoke-image.sh").read_text()
+    subprocess.run(["bash", "-n", str(SCRIPTS / "smoke-image.sh")], check=True)
+    for flag in ("--read-only", "--volume /tmp", "--cap-drop ALL", "--init"):
+        assert flag in script
+    from tests.infra.common import props
+
+    api = props("ApiTaskDefinition")["ContainerDefinitions"][0]["Command"]
+    assert " ".join(api).replace(" --forwarded-allow-ips *", "") in script
+    assert (
+        "python3 infra/smoke.py --app http://127.0.0.1:8501 --api http://127.0.0.1:8000" in script
+    )
+
+
+def test_deploy_runs_with_least_permissions_and_one_at_a_time():
     workflow = load(DEPLOY)
-    assert workflow["on"] == {"push": {"branches": ["main"]}, "workflow_dispatch": None}
     assert workflow["permissions"] == {}
     assert workflow["concurrency"]["cancel-in-progress"] is False
     (job,) = workflow["jobs"].values()
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
     assert job["environment"]["name"] == "production"
-    assert job["if"] == "github.ref == 'refs/heads/main'"
 
 
 def test_deploy_authenticates_with_oidc_only():
     (credentials,) = step_using(DEPLOY, "aws-actions/configure-aws-credentials")
     assert set(credentials["with"]) == {"role-to-assume", "aws-region"}
-    assert "aws-access-key-id" not in DEPLOY.read_text()
-    assert "secrets." not in DEPLOY.read_text()
+    text = DEPLOY.read_text()
+    assert "aws-access-key-id" not in text
+    assert set(re.findall(r"secrets\.(\w+)", text)) == {"DISHLENS_API_KEY"}
 
 
-def test_deploy_builds_the_verified_model_into_a_sha_tagged_image():
-    script = runs(DEPLOY)
-    assert 'python scripts/fetch_model.py "$MODEL_URI" model' in script
+def test_deploy_builds_smoke_runs_and_scans_the_released_model_before_pushing():
+    deploy_steps = steps(DEPLOY)
+    image = "${{ steps.stack.outputs.image }}"
+    assert_build_smoke_scan(deploy_steps, image)
     (build,) = step_using(DEPLOY, "docker/build-push-action")
     assert build["with"]["context"] == "."  # the path context, which holds model/
     assert build["with"]["build-args"] == "MODEL_DIR=model"
-    assert build["with"]["tags"].endswith(":${{ github.sha }}")
-    assert "latest" not in build["with"]["tags"]
-    assert build["with"]["cache-from"].startswith("type=gha")
-    assert build["with"]["cache-to"].startswith("type=gha")
-    assert step_using(DEPLOY, "docker/setup-buildx-action")
-    order = [s.get("name") or s["uses"] for s in steps(DEPLOY)]
-    assert order.index("Fetch and verify the model") < order.index("Build and push")
+    assert 'python scripts/fetch_model.py "$MODEL_URI" model' in runs(DEPLOY)
+    names = order(deploy_steps)
+    assert names.index("Fetch and verify the model") < names.index("Build the image")
+    assert names.index("Scan the image (fails on critical findings)") < names.index(
+        "Push the image"
+    )
+    assert named(DEPLOY, "Push the image")["run"] == 'docker push "$IMAGE"'
 
 
-def test_deploy_renders_and_deploys_both_services_and_waits():
-    renders = step_using(DEPLOY, "aws-actions/amazon-ecs-render-task-definition")
-    assert sorted(r["with"]["container-name"] for r in renders) == ["api", "app"]
-    for render in renders:
-        assert render["with"]["image"].endswith(":${{ github.sha }}")
-    deploys = step_using(DEPLOY, "aws-actions/amazon-ecs-deploy-task-definition")
-    assert len(deploys) == 2
-    for deploy in deploys:
-        assert deploy["with"]["wait-for-service-stability"] is True
+def test_deploy_tags_are_immutable_and_a_rerun_reuses_the_pushed_image():
+    script = named(DEPLOY, "Read the stack and name the image")["run"]
+    assert 'tag="$GITHUB_SHA-$(printf \'%s\' "$MODEL_URI" | sha256sum | cut -c1-12)"' in script
+    assert 'aws ecr describe-images --repository-name "${repository#*/}"' in script
+    assert "latest" not in DEPLOY.read_text()
+    names = order(steps(DEPLOY))
+    first = names.index("actions/setup-python")
+    release = names.index("Release the image (stack update)")
+    for step in steps(DEPLOY)[first:release]:
+        if step.get("name") != "Stop here on a bootstrap stack":
+            assert step["if"] == "steps.stack.outputs.pushed == 'false'", step
 
 
-def test_deploy_verifies_the_new_revision_and_the_health_endpoint():
-    (verify,) = [s for s in steps(DEPLOY) if s.get("name") == "Verify the new revision serves"]
-    assert verify["env"]["APP_REVISION"] == "${{ steps.app-deploy.outputs.task-definition-arn }}"
-    assert verify["env"]["API_REVISION"] == "${{ steps.api-deploy.outputs.task-definition-arn }}"
-    assert ".taskDefinition == $want" in verify["run"]
-    assert "/_stcore/health" in verify["run"]
+def test_deploy_releases_through_the_stack_then_smoke_tests_and_rolls_back_on_failure():
+    names = order(steps(DEPLOY))
+    release = named(DEPLOY, "Release the image (stack update)")
+    smoke = named(DEPLOY, "Smoke test through the load balancer")
+    rollback = named(DEPLOY, "Roll back to the previous image")
+    assert release["run"] == '.github/scripts/release.sh "$IMAGE"'
+    assert release["env"]["IMAGE"] == "${{ steps.stack.outputs.image }}"
+    assert smoke["id"] == "smoke"
+    assert smoke["run"].startswith('python3 infra/smoke.py --app "$URL"')
+    assert rollback["if"] == "failure() && steps.smoke.outcome == 'failure'"
+    assert rollback["env"]["PREVIOUS"] == "${{ steps.stack.outputs.previous }}"
+    assert '.github/scripts/release.sh "$PREVIOUS"' in rollback["run"]
+    assert names.index(release["name"]) < names.index(smoke["name"]) < names.index(rollback["name"])
+    # Task definitions belong to the stack: the workflow never registers or renders them.
+    text = DEPLOY.read_text()
+    assert "amazon-ecs-deploy-task-definition" not in text
+    assert "register-task-definition" not in text
+    for step in (release, smoke):
+        assert step["if"] == "steps.stack.outputs.bootstrap == 'false'"
+
+
+FAKE_AWS = """#!/usr/bin/env bash
+echo "$*" >> "$AWS_CALLS"
+case "$1 $2" in
+  "cloudformation describe-stacks") cat "$STACK_JSON" ;;
+  "cloudformation update-stack")
+    if [ -n "$UPDATE_FAILS_WITH" ]; then echo "$UPDATE_FAILS_WITH" >&2; exit 254; fi ;;
+esac
+exit 0
+"""
+
+
+def release(tmp_path, image: str, update_fails_with: str = "") -> tuple[int, list[str]]:
+    """Run release.sh with a stand-in `aws` on PATH; returns its status and the aws calls."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "aws"
+    fake.write_text(FAKE_AWS)
+    fake.chmod(0o755)
+    stack = {
+        "Stacks": [
+            {
+                "Parameters": [
+                    {"ParameterKey": "ImageUri", "ParameterValue": "repo:old"},
+                    {"ParameterKey": "ApiKey", "ParameterValue": "****"},
+                    {"ParameterKey": "MinTasks", "ParameterValue": "2"},
+                ]
+            }
+        ]
+    }
+    (tmp_path / "described.json").write_text(json.dumps(stack))
+    calls = tmp_path / "calls.txt"
+    calls.write_text("")
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "STACK_NAME": "dishlens",
+        "RUNNER_TEMP": str(tmp_path),
+        "AWS_CALLS": str(calls),
+        "STACK_JSON": str(tmp_path / "described.json"),
+        "UPDATE_FAILS_WITH": update_fails_with,
+    }
+    result = subprocess.run(
+        ["bash", str(SCRIPTS / "release.sh"), image], env=env, capture_output=True, text=True
+    )
+    return result.returncode, calls.read_text().splitlines()
+
+
+def test_release_changes_only_the_image_and_keeps_every_other_parameter(tmp_path):
+    code, calls = release(tmp_path, "repo:new")
+    assert code == 0
+    (update,) = [c for c in calls if c.startswith("cloudformation update-stack")]
+    assert "--use-previous-template" in update and "--capabilities CAPABILITY_IAM" in update
+    parameters = json.loads(update.split("--parameters ", 1)[1])
+    assert parameters == [
+        {"ParameterKey": "ImageUri", "ParameterValue": "repo:new"},
+        {"ParameterKey": "ApiKey", "UsePreviousValue": True},  # NoEcho values never leave AWS
+        {"ParameterKey": "MinTasks", "UsePreviousValue": True},
+    ]
+    assert calls[-1] == "cloudformation wait stack-update-complete --stack-name dishlens"
+
+
+def test_release_of_the_running_image_is_not_an_error_but_other_failures_are(tmp_path):
+    code, calls = release(tmp_path, "repo:old", "ValidationError: No updates are to be performed.")
+    assert code == 0
+    assert not any("wait" in c for c in calls)
+    code, _ = release(tmp_path, "repo:new", "AccessDenied: not allowed")
+    assert code != 0
+
+
+def test_dependabot_watches_the_base_image_the_actions_and_pip():
+    config = yaml.safe_load(DEPENDABOT.read_text())
+    ecosystems = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert set(ecosystems) == {"docker", "github-actions", "pip"}
+    for update in ecosystems.values():
+        assert update["directory"] == "/"
+        assert update["schedule"]["interval"] in {"daily", "weekly"}
