@@ -24,6 +24,7 @@ class DishContext:
         alternatives: runner-up labels, most likely first.
         portion_g: the person's portion in grams; ``None`` means the typical serving. Calories
             and macros in answers are scaled to it.
+        confirmed: the person picked ``label`` themselves, so answers need no doubt about it.
 
     Raises:
         ChatInputError: ``status`` is not one of the three, ``probability`` is outside 0-1, or
@@ -35,6 +36,7 @@ class DishContext:
     status: str = "confident"
     alternatives: Sequence[str] = ()
     portion_g: float | None = None
+    confirmed: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

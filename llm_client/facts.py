@@ -60,6 +60,35 @@ def dish_card(label: str) -> dict[str, Any] | None:
     return copy.deepcopy(card) if card is not None else None
 
 
+def serving_sentence(serving: dict[str, float]) -> str:
+    """``"about 125 g: roughly 300 kcal, 3 g protein, 43 g carbohydrate and 14 g fat"``."""
+    return (
+        f"about {serving['grams']:g} g: roughly {serving['kcal']:g} kcal, "
+        f"{serving['protein_g']:g} g protein, {serving['carbohydrate_g']:g} g carbohydrate and "
+        f"{serving['fat_g']:g} g fat"
+    )
+
+
+def fact_sheet(card: dict[str, Any], *, portion_g: float | None = None) -> list[str]:
+    """The card as Markdown lines for people, with calories and macros for ``portion_g``
+    (default: the typical serving)."""
+    grams = card["serving"]["grams"] if portion_g is None else portion_g
+    serving = serving_sentence(scaled_serving(card["serving"], grams))
+    diet = card["diet"]
+    flags = [name.replace("_", "-") for name in DIET_FLAGS if diet[name]]
+    allergens = ", ".join(card["allergens"]) or "none of the 14 common allergens"
+    spice = {"none": "not spicy", "mild": "mild", "medium": "medium", "hot": "hot"}
+    return [
+        f"{card['description']} *{card['cuisine']}.*",
+        f"**Typical ingredients:** {', '.join(card['ingredients'])}",
+        f"**Common allergens:** {allergens}",
+        f"**Diet:** {', '.join(flags) or 'not vegetarian, vegan or gluten-free'}",
+        f"**Your portion:** {serving} (a typical portion is {card['portion']})",
+        f"**Spice:** {spice[card['spice_level']]} · **Served with:** "
+        f"{', '.join(card['served_with'])} · **Drinks:** {', '.join(card['drinks'])}",
+    ]
+
+
 def normalize_label(label: str) -> str:
     """``"Apple pie"`` or ``"apple-pie"`` -> ``"apple_pie"``."""
     return "_".join(label.strip().lower().replace("-", " ").split())

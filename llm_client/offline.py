@@ -12,8 +12,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from llm_client.context import DishContext
-from llm_client.facts import dish_card, display_name, portion_grams, scaled_serving
-from llm_client.prompts import serving_sentence
+from llm_client.facts import (
+    dish_card,
+    display_name,
+    portion_grams,
+    scaled_serving,
+    serving_sentence,
+)
 
 APPROXIMATE = "These are typical approximations; recipes and portions vary."
 ALLERGY_CAUTION = (
@@ -184,6 +189,8 @@ def _earlier_topics(history: Sequence[dict[str, str]]) -> list[str]:
 
 def _caveat(dish: DishContext, card: dict[str, Any]) -> str:
     name = card["display_name"]
+    if dish.confirmed:
+        return ""
     if dish.status == "not_food":
         return f"*The photo may not show food at all; here is what I know about {name}.*"
     if dish.status != "unsure":
@@ -201,22 +208,6 @@ def recipes_for(name: str, *, starts_sentence: bool = False) -> str:
 
 def _and(items: Sequence[str], word: str = "and") -> str:
     return f" {word} ".join(filter(None, [", ".join(items[:-1]), items[-1]]))
-
-
-def _what(r: _Request) -> str:
-    return f"**{r.name}**: {r.card['description']} Cuisine: {r.card['cuisine']}."
-
-
-def _ingredients(r: _Request) -> str:
-    return f"Typical ingredients of {r.name}: {', '.join(r.card['ingredients'])}. Recipes vary."
-
-
-def _cuisine(r: _Request) -> str:
-    return f"{r.name} comes from {r.card['cuisine']} cuisine. {r.card['description']}"
-
-
-def _preparation(r: _Request) -> str:
-    return f"How {r.name} is made: {r.card['preparation']}"
 
 
 def _asked_grams(r: _Request) -> float | None:
@@ -329,19 +320,34 @@ def _storage(r: _Request) -> str:
     return f"{keeps}{freezes} {storage['tips']} When in doubt, throw it out."
 
 
-def _drinks(r: _Request) -> str:
-    return f"Drinks that go well with {r.name}: {_and(r.card['drinks'], 'or')}."
-
-
-def _served_with(r: _Request) -> str:
-    return f"{r.name} is usually served with {_and(r.card['served_with'])}."
-
-
 def _spice(r: _Request) -> str:
     level = r.card["spice_level"]
     heat = [i for i in r.card["ingredients"] if re.search(_HEAT, i)]
     source = f" The heat comes from {_and(heat)}." if heat and level != "none" else ""
     return f"{recipes_for(r.name, starts_sentence=True)} are {_SPICE_WORDS[level]}.{source}"
+
+
+# Answers that only fill in card fields (lists joined as English).
+_TEMPLATES = {
+    "what": "**{display_name}**: {description} Cuisine: {cuisine}.",
+    "ingredients": "Typical ingredients of {display_name}: {ingredients}. Recipes vary.",
+    "cuisine": "{display_name} comes from {cuisine} cuisine. {description}",
+    "preparation": "How {display_name} is made: {preparation}",
+    "drinks": "Drinks that go well with {display_name}: {drinks}.",
+    "served_with": "{display_name} is usually served with {served_with}.",
+}
+
+
+def _template(template: str) -> Callable[[_Request], str]:
+    def answer(r: _Request) -> str:
+        lists = {
+            "ingredients": ", ".join(r.card["ingredients"]),
+            "drinks": _and(r.card["drinks"], "or"),
+            "served_with": _and(r.card["served_with"]),
+        }
+        return template.format_map({**r.card, **lists})
+
+    return answer
 
 
 _ANSWERS: dict[str, Callable[[_Request], str]] = {
@@ -350,12 +356,12 @@ _ANSWERS: dict[str, Callable[[_Request], str]] = {
     "vegetarian": _diet("vegetarian"),
     "allergens": _allergens,
     "storage": _storage,
-    "drinks": _drinks,
-    "served_with": _served_with,
+    "drinks": _template(_TEMPLATES["drinks"]),
+    "served_with": _template(_TEMPLATES["served_with"]),
     "spice": _spice,
     "nutrition": _nutrition,
-    "ingredients": _ingredients,
-    "preparation": _preparation,
-    "cuisine": _cuisine,
-    "what": _what,
+    "ingredients": _template(_TEMPLATES["ingredients"]),
+    "preparation": _template(_TEMPLATES["preparation"]),
+    "cuisine": _template(_TEMPLATES["cuisine"]),
+    "what": _template(_TEMPLATES["what"]),
 }

@@ -6,7 +6,7 @@ from typing import Any
 
 from llm_client.context import DishContext
 from llm_client.errors import ChatInputError
-from llm_client.facts import dish_card, display_name, scaled_serving
+from llm_client.facts import dish_card, display_name, scaled_serving, serving_sentence
 
 # Without a tokenizer for every possible model, estimate: ~4 characters a token for English,
 # rounded down to 3.5 to stay on the safe side, plus a few tokens of chat-template framing.
@@ -81,7 +81,9 @@ def _verdict(dish: DishContext) -> str:
     if dish.alternatives:
         others = ", ".join(display_name(label) for label in dish.alternatives)
         lines.append(f"Runner-up dishes: {others}.")
-    if dish.status == "unsure":
+    if dish.confirmed:
+        lines[0] = f"Dish: {name}, confirmed by the person (the classifier's top guess may differ)."
+    elif dish.status == "unsure":
         lines.append(
             f"The classifier is unsure. Say early in your answer that the photo may show a "
             f"different dish than {name}, naming the runner-ups when it helps."
@@ -145,12 +147,3 @@ def fact_lines(card: dict[str, Any], *, portion_g: float | None = None) -> list[
         f"Substitutions: {swaps or 'none needed'}",
         f"Preparation: {card['preparation']}",
     ]
-
-
-def serving_sentence(serving: dict[str, float]) -> str:
-    """``"about 125 g: roughly 300 kcal, 3 g protein, 43 g carbohydrate and 14 g fat"``."""
-    return (
-        f"about {serving['grams']:g} g: roughly {serving['kcal']:g} kcal, "
-        f"{serving['protein_g']:g} g protein, {serving['carbohydrate_g']:g} g carbohydrate and "
-        f"{serving['fat_g']:g} g fat"
-    )
