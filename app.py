@@ -137,14 +137,14 @@ def save_pick(settings: Settings, photo: PhotoState, model: Classifier) -> None:
 def dish_buttons(photo: PhotoState, model: Classifier, *, skip_best: bool = False) -> None:
     """The top 3 as buttons, and every dish the model knows in a searchable list."""
     ranked = list(enumerate(photo.prediction.top))[1 if skip_best else 0 :]
-    for column, (rank, score) in zip(st.columns(3), ranked, strict=False):
-        column.button(
-            f"{score.display_name} · {score.probability:.0%}",
-            key=f"pick_{rank}",
-            on_click=pick,
-            args=(photo, score.label),
-            width="stretch",
-        )
+    with st.container(horizontal=True):
+        for rank, score in ranked:
+            st.button(
+                f"{score.display_name} · {score.probability:.0%}",
+                key=f"pick_{rank}",
+                on_click=pick,
+                args=(photo, score.label),
+            )
     names = {**model.labels, OTHER_DISH: OTHER_DISH_NAME}
     st.selectbox(
         "Something else",
@@ -254,14 +254,15 @@ def needs_topics(chat: llm_client.Chat, photo: PhotoState) -> bool:
 
 
 def show_chat(chat: llm_client.Chat, photo: PhotoState, portion_g: float | None) -> None:
-    """History in a scrolling box that keeps the newest answer in view; suggestions below it,
-    next to the chat input pinned at the bottom of the window."""
+    """History in a scrolling box that keeps the newest answer in view, with the suggestions and
+    the chat input right below it. The input sits in the page, not pinned to the window: a
+    pinned one makes Streamlit keep the page scrolled to the bottom, which would push the
+    verdict out of view."""
     name = display_name(photo.dish)
     st.subheader(f"Ask about {name}", anchor=False)
     log = st.container(height=CHAT_HEIGHT if photo.messages else "content", key="chat_log")
     for message in photo.messages:
         log.chat_message(message["role"]).markdown(message["content"])
-    typed = st.chat_input(f"Ask about {name}…", key="question", max_chars=1000)
     topics_shown = needs_topics(chat, photo)
     if topics_shown:
         st.caption("I can answer these offline:")
@@ -270,6 +271,8 @@ def show_chat(chat: llm_client.Chat, photo: PhotoState, portion_g: float | None)
         for key, title, question in TOPICS if topics_shown else TOPICS[:4]:
             if st.button(title, key=f"suggest_{key}"):
                 asked = question
+    with st.container():
+        typed = st.chat_input(f"Ask about {name}…", key="question", max_chars=1000)
     if question := typed or asked:
         with log:
             st.chat_message("user").markdown(question)
@@ -327,7 +330,8 @@ def photo_inputs() -> DeltaGenerator:
     with camera_tab:
         if not st.toggle("Use my camera", key="camera_on"):
             return st.container()
-        shot, verdict = st.columns([1, 1], gap="medium")
+        # The verdict comes first, so that a phone (one column) shows it above the shot.
+        verdict, shot = st.columns([1, 1], gap="medium")
         shot.camera_input(
             "Take a photo of your dish", key="camera", on_change=choose_source, args=("camera",)
         )

@@ -28,6 +28,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+# Chromium's stand-in camera (a moving test pattern) and an automatic "allow" to its prompt.
+FAKE_CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 RESULT_CAPTION = "The model answered in"
 
 
@@ -58,12 +60,17 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> 
 
 @contextmanager
 def streamlit_server(
-    env: Mapping[str, str], *, log_path: Path | None = None
+    env: Mapping[str, str], *, log_path: Path | None = None, launcher: bool = True
 ) -> Iterator[tuple[str, subprocess.Popen, float]]:
-    """Start the app; yields ``(base_url, process, seconds_to_healthy)`` and stops it after."""
+    """Start the app; yields ``(base_url, process, seconds_to_healthy)`` and stops it after.
+
+    ``launcher``: start it as the image does, ``python launch_app.py`` (the model loads before
+    the server answers); ``False``: plain ``streamlit run app.py`` (it loads on the first visit).
+    """
     port = free_port()
+    start = ["launch_app.py"] if launcher else ["-m", "streamlit", "run", "app.py"]
     command = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
+        sys.executable, *start,
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
         "--server.headless", "true",
@@ -90,15 +97,17 @@ def streamlit_server(
             log.close()
 
 
-def launch_chromium(playwright):
-    return playwright.chromium.launch(
-        executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
-    )
+def launch_chromium(playwright, *, fake_camera: bool = False):
+    args = CHROMIUM_ARGS + (FAKE_CAMERA_ARGS if fake_camera else [])
+    return playwright.chromium.launch(executable_path=chromium_path(), args=args, headless=True)
 
 
-def open_app(browser, url: str, *, width: int = 1280, height: int = 1000):
-    """A fresh page on the app, once its title is drawn."""
-    page = browser.new_page(viewport={"width": width, "height": height})
+def open_app(browser, url: str, *, width: int = 1280, height: int = 1000, phone: bool = False):
+    """A fresh page on the app (in a context of its own), once its title is drawn."""
+    page = browser.new_page(
+        viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone,
+        permissions=["camera"],
+    )  # fmt: skip
     page.goto(url, wait_until="domcontentloaded", timeout=120_000)
     page.get_by_role("heading", name="DishLens").first.wait_for(timeout=120_000)
     return page
