@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.problems import install_problem_handlers
 from api.routes import classify, health, meta
@@ -54,7 +55,8 @@ def create_app(
         loading.cancel()
         runner.close()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from this server, not from a CDN.
+    app = FastAPIOffline(
         title="DishLens API",
         version="1",
         lifespan=lifespan,

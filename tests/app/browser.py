@@ -43,14 +43,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> float:
-    """Seconds until ``url/_stcore/health`` answers ``ok``; raises if the server dies or stalls."""
+def wait_healthy(
+    url: str, process: subprocess.Popen, timeout: float = 60.0, *, path: str = "/_stcore/health"
+) -> float:
+    """Seconds until ``url + path`` answers 200; raises if the server dies or stalls."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
         if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}")
+            raise RuntimeError(f"the server exited with code {process.returncode}")
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+            with urllib.request.urlopen(f"{url}{path}", timeout=1) as response:
                 if response.status == 200:
                     return time.perf_counter() - started
         except OSError:
@@ -59,22 +61,13 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> 
 
 
 @contextmanager
-def streamlit_server(
-    env: Mapping[str, str], *, log_path: Path | None = None, launcher: bool = True
+def serving(
+    command: list[str], env: Mapping[str, str], *, health: str, log_path: Path | None = None
 ) -> Iterator[tuple[str, subprocess.Popen, float]]:
-    """Start the app; yields ``(base_url, process, seconds_to_healthy)`` and stops it after.
-
-    ``launcher``: start it as the image does, ``python launch_app.py`` (the model loads before
-    the server answers); ``False``: plain ``streamlit run app.py`` (it loads on the first visit).
-    """
+    """Run ``command`` (``{port}`` in it becomes a free loopback port) until the block ends;
+    yields ``(base_url, process, seconds_to_healthy)``."""
     port = free_port()
-    start = ["launch_app.py"] if launcher else ["-m", "streamlit", "run", "app.py"]
-    command = [
-        sys.executable, *start,
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--server.headless", "true",
-    ]  # fmt: skip
+    command = [part.format(port=port) for part in command]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -83,7 +76,7 @@ def streamlit_server(
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, process)
+        wait_healthy(url, process, path=health)
         yield url, process, time.perf_counter() - started
     finally:
         if process.poll() is None:
@@ -95,6 +88,30 @@ def streamlit_server(
                 process.wait()
         if log_path:
             log.close()
+
+
+def api_server(env: Mapping[str, str]):
+    """``uvicorn api.main:app`` on a loopback port, as a :func:`serving` context."""
+    command = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1"]
+    return serving([*command, "--port", "{port}"], env, health="/healthz")
+
+
+def streamlit_server(
+    env: Mapping[str, str], *, log_path: Path | None = None, launcher: bool = True
+) -> Iterator[tuple[str, subprocess.Popen, float]]:
+    """Start the app; yields ``(base_url, process, seconds_to_healthy)`` and stops it after.
+
+    ``launcher``: start it as the image does, ``python launch_app.py`` (the model loads before
+    the server answers); ``False``: plain ``streamlit run app.py`` (it loads on the first visit).
+    """
+    start = ["launch_app.py"] if launcher else ["-m", "streamlit", "run", "app.py"]
+    command = [
+        sys.executable, *start,
+        "--server.port", "{port}",
+        "--server.address", "127.0.0.1",
+        "--server.headless", "true",
+    ]  # fmt: skip
+    return serving(command, env, health="/_stcore/health", log_path=log_path)
 
 
 def launch_chromium(playwright, *, fake_camera: bool = False):

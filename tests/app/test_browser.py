@@ -5,6 +5,7 @@ The photos come from scikit-image (no ``../shared`` needed). Each server runs a 
 shipped model whose card forces one verdict (the real weights still rank the real top 3), so
 every run walks the same branch: "Not sure" → pick a dish → chat about it; "No dish found" →
 "It is food" → pick; the camera (Chromium's fake one); and the newest answer in view. The
+API's ``/docs`` renders with every request beyond the API refused. The
 desktop screenshot goes to the test's temporary folder; ``UPDATE_SCREENSHOT=1`` refreshes
 ``docs/screenshot.png``.
 """
@@ -22,6 +23,7 @@ from classifier.predictor import DEFAULT_MODEL_DIR
 from tests.app.browser import (
     RESULT_CAPTION,
     ROOT,
+    api_server,
     chromium_path,
     launch_chromium,
     open_app,
@@ -161,3 +163,31 @@ def test_refused_photo_it_is_food_then_pick(chromium, forced_model, photo_file, 
             browser.close()
     records = [json.loads(path.read_text()) for path in feedback_dir.rglob("*.json")]
     assert [(r["predicted_label"], r["correct"]) for r in records] == [("not_food", False)] * 2
+
+
+def test_api_docs_render_with_the_network_off(chromium) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    env = {"API_WORKER_PROCESSES": "false"}
+    with api_server(env) as (url, _, _), sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            context = browser.new_context()
+            refused: list[str] = []
+
+            def offline(route) -> None:  # anything but this API fails, as with no internet
+                if route.request.url.startswith(url):
+                    route.continue_()
+                else:
+                    refused.append(route.request.url)
+                    route.abort("internetdisconnected")
+
+            context.route("**/*", offline)
+            page = context.new_page()
+            page.goto(f"{url}/docs")
+            expect(page.locator(".swagger-ui .info .title")).to_contain_text("DishLens API")
+            expect(page.get_by_text("/v1/classify").first).to_be_visible()
+            context.close()
+        finally:
+            browser.close()
+    assert refused == []  # nothing even tried to leave
