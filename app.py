@@ -13,15 +13,17 @@ import logging
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-import intake
 import llm_client
 from app_support import (
+    BACKEND_HELP,
     OTHER_DISH_NAME,
     PhotoState,
-    feedback_record,
+    classify_photo,
     guide,
     heading,
+    logger,
     model_summary,
+    save_pick,
     saved_message,
     status_line,
 )
@@ -30,16 +32,9 @@ from dishlens.errors import DishLensError
 from dishlens.feedback import NOT_FOOD, OTHER_DISH, FeedbackError, FeedbackStore
 from dishlens.settings import Settings, load_settings
 from llm_client.facts import PORTIONS, dish_card, display_name, fact_sheet, portion_grams
-from llm_client.offline import TOPICS, understands
+from llm_client.offline import TOPICS
 
-PHOTO_SIDE = 1024
 CHAT_HEIGHT = 420
-BACKEND_HELP = (
-    "Set `HF_TOKEN` to chat with Llama through Hugging Face, or `LLM_BASE_URL` for your own "
-    "OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp); with neither, DishLens answers "
-    "offline from its dish facts. Restart the app after changing them."
-)
-logger = logging.getLogger("dishlens.app")
 
 
 @st.cache_resource(show_spinner=False)
@@ -81,35 +76,11 @@ def current_photo(settings: Settings, model: Classifier) -> PhotoState | None:
         return None
     key = (source, value if isinstance(value, str) else value.file_id)
     photo: PhotoState | None = st.session_state.get("photo")
-    if photo is not None and photo.key == key:
-        return photo
-    photo = PhotoState(key, source)
-    for widget in ("portion", "portion_g"):
-        st.session_state.pop(widget, None)
-    try:
+    if photo is None or photo.key != key:
+        for widget in ("portion", "portion_g", "pick_other"):
+            st.session_state.pop(widget, None)
         with st.spinner("Looking at your photo…"):
-            if source == "link":
-                image = intake.image_from_url(value.strip(), settings=settings)
-            else:
-                image = intake.image_from_bytes(
-                    value.getvalue(), filename=value.name, settings=settings
-                )
-            image.thumbnail((PHOTO_SIDE, PHOTO_SIDE))
-            photo.image, photo.prediction = image, model.predict(image)
-    except intake.IntakeError as error:
-        logger.info("photo refused source=%s reason=%s", source, type(error).__name__)
-        photo.error = error
-    else:
-        best = photo.prediction.best
-        logger.info(
-            "prediction source=%s status=%s label=%s probability=%.3f latency_ms=%.0f",
-            source,
-            photo.prediction.status,
-            best.label,
-            best.probability,
-            photo.prediction.latency_ms,
-        )
-    st.session_state.photo = photo
+            photo = st.session_state.photo = classify_photo(key, value, settings, model)
     return photo
 
 
@@ -118,20 +89,13 @@ def pick(photo: PhotoState, label: str | None) -> None:
         photo.pick(label)
 
 
-def save_pick(settings: Settings, photo: PhotoState, model: Classifier) -> None:
-    """Store the person's pick once; on failure warn and keep everything else on the page."""
-    if photo.picked is None or photo.picked == photo.saved:
-        return
+def save(settings: Settings, photo: PhotoState, model: Classifier) -> None:
+    """Store the person's pick; on failure warn and keep everything else on the page."""
     try:
-        key = get_feedback_store(settings.feedback_uri).save(
-            photo.image, feedback_record(photo, photo.picked, model)
-        )
+        save_pick(get_feedback_store(settings.feedback_uri), photo, model)
     except FeedbackError as error:
         logger.warning("feedback not stored error=%r", error.__cause__)
         st.warning(str(error), icon=":material/cloud_off:")
-        return
-    logger.info("feedback stored key=%s label=%s", key, photo.picked)
-    photo.saved = photo.picked
 
 
 def dish_buttons(photo: PhotoState, model: Classifier, *, skip_best: bool = False) -> None:
@@ -247,12 +211,6 @@ def stream_reply(
         return ""
 
 
-def needs_topics(chat: llm_client.Chat, photo: PhotoState) -> bool:
-    """Offline, after a question it could not match, every topic it answers becomes a button."""
-    questions = [m["content"] for m in photo.messages if m["role"] == "user"]
-    return chat.is_offline and bool(questions) and not understands(questions[-1])
-
-
 def show_chat(chat: llm_client.Chat, photo: PhotoState, portion_g: float | None) -> None:
     """History in a scrolling box that keeps the newest answer in view, with the suggestions and
     the chat input right below it. The input sits in the page, not pinned to the window: a
@@ -263,7 +221,7 @@ def show_chat(chat: llm_client.Chat, photo: PhotoState, portion_g: float | None)
     log = st.container(height=CHAT_HEIGHT if photo.messages else "content", key="chat_log")
     for message in photo.messages:
         log.chat_message(message["role"]).markdown(message["content"])
-    topics_shown = needs_topics(chat, photo)
+    topics_shown = photo.needs_topics(offline=chat.is_offline)
     if topics_shown:
         st.caption("I can answer these offline:")
     asked = None
@@ -283,7 +241,7 @@ def show_chat(chat: llm_client.Chat, photo: PhotoState, portion_g: float | None)
                 {"role": "user", "content": question},
                 {"role": "assistant", "content": reply},
             ]
-        if needs_topics(chat, photo) != topics_shown:
+        if photo.needs_topics(offline=chat.is_offline) != topics_shown:
             st.rerun()
     st.caption(f"Answers come from **{chat.backend_name}**.")
 
@@ -362,7 +320,7 @@ if photo is None:
     st.stop()
 if photo.error is not None:
     fail(photo.error)
-save_pick(settings, photo, model)
+save(settings, photo, model)
 with camera_slot if photo.source == "camera" else st.container():
     show_result(photo, model)
 if photo.dish is None:

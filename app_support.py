@@ -7,17 +7,28 @@ wording and the state rules are plain functions.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
 
+import intake
 from classifier import Classifier, Prediction
 from dishlens.errors import DishLensError
-from dishlens.feedback import NOT_FOOD, OTHER_DISH, FeedbackRecord
+from dishlens.feedback import NOT_FOOD, OTHER_DISH, FeedbackRecord, FeedbackStore
+from dishlens.settings import Settings
 from llm_client import DishContext
+from llm_client.offline import understands
 
 OTHER_DISH_NAME = "A dish not in this list"
+PHOTO_SIDE = 1024
+BACKEND_HELP = (
+    "Set `HF_TOKEN` to chat with Llama through Hugging Face, or `LLM_BASE_URL` for your own "
+    "OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp); with neither, DishLens answers "
+    "offline from its dish facts. Restart the app after changing them."
+)
+logger = logging.getLogger("dishlens.app")
 
 
 @dataclass
@@ -79,6 +90,53 @@ class PhotoState:
             alternatives=others,
             portion_g=portion_g,
         )
+
+    def needs_topics(self, *, offline: bool) -> bool:
+        """Offline, after a question it could not match, every topic it answers is offered."""
+        questions = [m["content"] for m in self.messages if m["role"] == "user"]
+        return offline and bool(questions) and not understands(questions[-1])
+
+
+def classify_photo(
+    key: tuple[str, str], value: Any, settings: Settings, model: Classifier
+) -> PhotoState:
+    """A new :class:`PhotoState` for a link (text) or an uploaded file: decoded by ``intake``
+    (its refusal lands in ``error``), shrunk to :data:`PHOTO_SIDE` and classified."""
+    source = key[0]
+    photo = PhotoState(key, source)
+    try:
+        if isinstance(value, str):
+            image = intake.image_from_url(value.strip(), settings=settings)
+        else:
+            image = intake.image_from_bytes(
+                value.getvalue(), filename=value.name, settings=settings
+            )
+    except intake.IntakeError as error:
+        logger.info("photo refused source=%s reason=%s", source, type(error).__name__)
+        photo.error = error
+        return photo
+    image.thumbnail((PHOTO_SIDE, PHOTO_SIDE))
+    photo.image, photo.prediction = image, model.predict(image)
+    best = photo.prediction.best
+    logger.info(
+        "prediction source=%s status=%s label=%s probability=%.3f latency_ms=%.0f",
+        source, photo.prediction.status, best.label, best.probability,
+        photo.prediction.latency_ms,
+    )  # fmt: skip
+    return photo
+
+
+def save_pick(store: FeedbackStore, photo: PhotoState, model: Classifier) -> None:
+    """Store the person's pick unless it is already stored.
+
+    Raises:
+        FeedbackError: the store could not be written; the pick stays unsaved.
+    """
+    if photo.picked is None or photo.picked == photo.saved:
+        return
+    key = store.save(photo.image, feedback_record(photo, photo.picked, model))
+    logger.info("feedback stored key=%s label=%s", key, photo.picked)
+    photo.saved = photo.picked
 
 
 def heading(photo: PhotoState, names: dict[str, str]) -> str:

@@ -19,15 +19,19 @@ logger = logging.getLogger("dishlens.launch")
 
 
 def preload() -> None:
-    """Load the settings' model into the shared cache; a failure is logged, not raised, so
-    that the page starts and shows people the friendly error."""
+    """Load the settings' model into the shared cache, and import and read what the page's
+    first run needs (its modules, the dish facts); a failure is logged, not raised, so that
+    the page starts and shows people the friendly error."""
+    import app_support  # noqa: F401  (imports intake and llm_client for the page's first run)
     from classifier import shared_classifier
     from dishlens.errors import DishLensError
     from dishlens.settings import load_settings
+    from llm_client.facts import load_cards
 
     try:
         settings = load_settings()
         logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+        load_cards()
         shared_classifier(settings.model_uri, settings)
     except DishLensError as error:
         logging.basicConfig(format=LOG_FORMAT)
