@@ -35,13 +35,12 @@ from llm_client.facts import PORTIONS, dish_card, display_name, fact_sheet, port
 from llm_client.offline import TOPICS
 
 CHAT_HEIGHT = 420
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 @st.cache_resource(show_spinner=False)
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
 
 
 @st.cache_resource(show_spinner="Loading the dish model (only after a restart)…")
@@ -89,6 +88,10 @@ def pick(photo: PhotoState, label: str | None) -> None:
         photo.pick(label)
 
 
+def pick_button(photo: PhotoState, label: str, text: str, key: str) -> None:
+    st.button(text, key=key, on_click=pick, args=(photo, label))
+
+
 def save(settings: Settings, photo: PhotoState, model: Classifier) -> None:
     """Store the person's pick; on failure warn and keep everything else on the page."""
     try:
@@ -103,12 +106,8 @@ def dish_buttons(photo: PhotoState, model: Classifier, *, skip_best: bool = Fals
     ranked = list(enumerate(photo.prediction.top))[1 if skip_best else 0 :]
     with st.container(horizontal=True):
         for rank, score in ranked:
-            st.button(
-                f"{score.display_name} · {score.probability:.0%}",
-                key=f"pick_{rank}",
-                on_click=pick,
-                args=(photo, score.label),
-            )
+            text = f"{score.display_name} · {score.probability:.0%}"
+            pick_button(photo, score.label, text, f"pick_{rank}")
     names = {**model.labels, OTHER_DISH: OTHER_DISH_NAME}
     st.selectbox(
         "Something else",
@@ -132,9 +131,8 @@ def show_verdict(photo: PhotoState, model: Classifier) -> None:
         if food.button(":material/restaurant: It is food", key="claim_food", width="stretch"):
             photo.is_food = True
             st.rerun()
-        no_dish.button(
-            "Right, no dish here", key="confirm_not_food", on_click=pick, args=(photo, NOT_FOOD)
-        )
+        with no_dish:
+            pick_button(photo, NOT_FOOD, "Right, no dish here", "confirm_not_food")
     elif photo.offers_pick:
         st.markdown("**Which dish is it?** Pick one; the facts and the chat follow your pick.")
         dish_buttons(photo, model)
@@ -143,12 +141,10 @@ def show_verdict(photo: PhotoState, model: Classifier) -> None:
             st.progress(score.probability, text=f"{score.display_name} · {score.probability:.0%}")
         best = prediction.best
         yes, other = st.columns([1, 1])
-        yes.button(
-            f":material/thumb_up: Yes, it is {best.display_name}",
-            key="pick_0",
-            on_click=pick,
-            args=(photo, best.label),
-        )
+        with yes:
+            pick_button(
+                photo, best.label, f":material/thumb_up: Yes, it is {best.display_name}", "pick_0"
+            )
         with other.popover(f"Not {best.display_name}?", width="stretch"):
             dish_buttons(photo, model, skip_best=True)
     st.caption(f"The model answered in {prediction.latency_ms:.0f} ms · {model.name}")

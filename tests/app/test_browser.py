@@ -1,7 +1,8 @@
 """The real thing: ``python launch_app.py`` on a loopback port, driven by Debian's Chromium on a
 desktop (1280×900) and a phone (390×844) viewport.
 
-The photos come from scikit-image (no ``../shared`` needed). Each server runs a copy of the
+The photo is a Food-101 one when ``../shared`` is there, else scikit-image's coffee (nothing
+to download). Each server runs a copy of the
 shipped model whose card forces one verdict (the real weights still rank the real top 3), so
 every run walks the same branch: "Not sure" → pick a dish → chat about it; "No dish found" →
 "It is food" → pick; the camera (Chromium's fake one); and the newest answer in view. The

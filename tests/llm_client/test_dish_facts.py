@@ -170,3 +170,11 @@ def test_the_prompt_carries_the_new_facts_and_the_persons_portion() -> None:
     halved = system_message(DishContext("ramen", 0.9, portion_g=grams))
     kcal = round(card["serving"]["kcal"] / 2)
     assert f"The person's portion: about {grams:g} g: roughly {kcal:g} kcal" in halved
+
+
+def test_a_dish_the_person_picked_is_stated_without_doubt() -> None:
+    picked = system_message(
+        DishContext("ramen", 1.0, status="unsure", alternatives=["pho"], confirmed=True)
+    )
+    assert "Dish: Ramen, confirmed by the person" in picked
+    assert "The classifier is unsure" not in picked
