@@ -61,18 +61,19 @@ _DIET_WORDS = {
 }
 _INTENTS = {
     "substitutions": r"without|substitut\w*|swap\w*|replac\w*|instead|alternatives?|leave out|"
-    r"omit|skip|(make|cook|prepare|do) (it|them|this|one) (\w+ )?(free|vegan|vegetarian|"
-    r"veggie|dairy free|gluten free)|(vegan|vegetarian|free) version",
+    r"omit|skip|(make|cook|prepare|do) (it|them|this|one) (\w+ )?(free|friendly|vegan|"
+    r"vegetarian|veggie)|(vegan|vegetarian|free|friendly) version",
     **_DIET_WORDS,
     "allergens": r"allerg\w*|intoleran\w*|safe (for|to eat)|"
     + "|".join(f"(?:{words})(?: ?free)?" for words in _ALLERGEN_WORDS.values()),
-    "storage": r"fridge|refrigerat\w*|freez\w*|leftovers?|reheat\w*|warm (it|them|this) up|"
+    "storage": r"fridge|refrigerat\w*|freez\w*|leftovers?|reheat\w*|(warm|heat) (it|them|this) up|"
     r"store|storing|storage|keep (it|them)|(does|do|will|would) (it|they) keep|how long .*"
     r"(keep|last)|go(es)? off|shelf life",
     "drinks": r"drinks?|wines?|beers?|pair\w*|cocktails?|beverages?|sake|juice",
     "served_with": r"served? with|serving suggestions?|sides?|side dish\w*|goes? with|"
     r"eat (it|them|this) with|accompan\w*",
-    "spice": r"spic\w*|chill?i\w*|how hot|too hot|is it hot|are they hot|heat|mild|burn\w*",
+    "spice": r"spic\w*|chill?i\w*|how hot|too hot|is it hot|are they hot|heat level|mild|"
+    r"burn\w*",
     "nutrition": r"calor\w*|kcal|energy|nutrition\w*|protein|carb\w*|fats?|fatty|macros?|"
     r"healthy|diet|sugar|how much (does it|do they) weigh|portions?|servings?|how big|grams?",
     "ingredients": r"ingredients?|what'?s in|what is in|made (of|from|with)|inside|"

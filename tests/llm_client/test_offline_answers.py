@@ -313,3 +313,22 @@ def test_an_offline_answer_takes_well_under_20_ms() -> None:
     # A busy machine can pre-empt any single answer, so judge the distribution, not the max.
     assert statistics.median(timings) < 0.002
     assert statistics.quantiles(timings, n=10)[-1] < 0.020
+
+
+@pytest.mark.parametrize(
+    ("question", "intents"),
+    [
+        ("How do I heat it up?", ["storage"]),
+        ("Does it freeze well?", ["storage"]),
+        ("What's the heat level?", ["spice"]),
+        ("Is it gluten-free?", ["allergens"]),
+        ("Can I make it gluten-free?", ["substitutions"]),
+        ("Can I make it without that?", ["substitutions"]),
+        ("What wine goes with it?", ["drinks"]),
+        ("What goes with it?", ["served_with"]),
+        ("What's a good side dish?", ["served_with"]),
+        ("How big is a portion?", ["nutrition"]),
+    ],
+)
+def test_questions_reach_the_right_topic(question: str, intents: list[str]) -> None:
+    assert detect_intents(" ".join(question.lower().replace("-", " ").split())) == intents
