@@ -233,7 +233,8 @@ or choose "Something else". About {shares.get("unsure", 0):.0%} of test photos.
 "It is food" to see its guesses.
 
 **What is saved when you pick a dish.** The photo (re-encoded, without location or camera \
-data), what the model said and the dish you picked — nothing about you. It helps train the \
+data), what the model said and the dish you picked — nothing about you. They go to the \
+feedback store of whoever runs this DishLens (a folder or a private cloud bucket) to train the \
 next model. Questions you ask are not saved.
 
 **Nutrition and allergens are typical values.** Recipes and portions vary; if you have an \
