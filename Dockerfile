@@ -31,7 +31,7 @@ RUN grep -E '^(torch|torchvision)==' /tmp/requirements.txt > /tmp/requirements-t
 
 WORKDIR /app
 # README.m[d]: the README is optional (the app offers it when present); app.py is not.
-COPY app.py README.m[d] ./
+COPY app.py app_support.py launch_app.py README.m[d] ./
 COPY .streamlit/config.toml .streamlit/config.toml
 COPY api/ api/
 COPY classifier/ classifier/
@@ -98,4 +98,6 @@ EXPOSE 8501
 # set HEALTHCHECK_URL=http://127.0.0.1:8000/healthz.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['HEALTHCHECK_URL'], timeout=4)"]
-CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]
+# The launcher loads the model before Streamlit listens, so the health check answers only once
+# the model is ready and the first visitor does not wait for it.
+CMD ["python", "launch_app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]

@@ -1,57 +1,51 @@
 """DishLens: name the dish in a food photo, then chat about it.
 
-Run with ``streamlit run app.py``. This page only wires widgets to the packages: ``intake``
-turns links and photos into images, ``classifier`` names the dish, ``llm_client`` answers
-questions and ``dishlens.feedback`` stores "Right dish?" answers.
+Run with ``python launch_app.py`` (loads the model, then serves this page) or ``streamlit run
+app.py``. This page only wires widgets: ``intake`` turns links and photos into images,
+``classifier`` names the dish, ``llm_client`` answers and formats the dish facts,
+``dishlens.feedback`` stores picks, and ``app_support`` holds the photo state and the wording.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from pathlib import Path
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-import intake
 import llm_client
-from classifier import Classifier, Prediction, load_classifier
-from dishlens.errors import DishLensError
-from dishlens.feedback import NOT_FOOD, OTHER_DISH, FeedbackError, FeedbackRecord, FeedbackStore
-from dishlens.settings import Settings, load_settings
-
-README = Path(__file__).resolve().parent / "README.md"
-PHOTO_SIDE = 1024
-SUGGESTIONS = [  # (widget key, button, question)
-    ("ingredients", ":material/grocery: Ingredients", "What are the ingredients?"),
-    ("allergens", ":material/warning: Allergens", "Which allergens does it contain?"),
-    ("calories", ":material/nutrition: Calories", "How many calories are in a serving?"),
-    ("recipe", ":material/skillet: How to make it", "How do I make it at home?"),
-]
-BACKEND_HELP = (
-    "Set `HF_TOKEN` to chat with Llama through Hugging Face, or `LLM_BASE_URL` for your own "
-    "OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp); with neither, DishLens answers "
-    "offline from its dish facts. Restart the app after changing them."
+from app_support import (
+    BACKEND_HELP,
+    OTHER_DISH_NAME,
+    PhotoState,
+    classify_photo,
+    guide,
+    heading,
+    logger,
+    model_summary,
+    save_pick,
+    saved_message,
+    status_line,
 )
-logger = logging.getLogger("dishlens.app")
+from classifier import Classifier, shared_classifier
+from dishlens.errors import DishLensError
+from dishlens.feedback import NOT_FOOD, OTHER_DISH, FeedbackError, FeedbackStore
+from dishlens.settings import Settings, load_settings
+from llm_client.facts import PORTIONS, dish_card, display_name, fact_sheet, portion_grams
+from llm_client.offline import TOPICS
+
+CHAT_HEIGHT = 420
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 @st.cache_resource(show_spinner=False)
 def setup_logging(level: str) -> None:
-    """One line per event on stderr, beside Streamlit's own log lines."""
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
 
 
-@st.cache_resource(show_spinner="Loading the dish model…")
+@st.cache_resource(show_spinner="Loading the dish model (only after a restart)…")
 def get_classifier(model_uri: str | None, _settings: Settings) -> Classifier:
-    return load_classifier(model_uri, settings=_settings)
-
-
-@st.cache_resource(show_spinner=False)
-def get_chat(settings: Settings) -> llm_client.Chat:
-    return llm_client.make_chat(settings)
+    return shared_classifier(model_uri, _settings)
 
 
 @st.cache_resource(show_spinner=False)
@@ -59,8 +53,12 @@ def get_feedback_store(uri: str) -> FeedbackStore:
     return FeedbackStore(uri)
 
 
+@st.cache_resource(show_spinner=False)
+def get_chat(settings: Settings) -> llm_client.Chat:
+    return llm_client.make_chat(settings)
+
+
 def fail(error: DishLensError) -> None:
-    """Show a package error as a friendly message and end this run of the page."""
     st.error(str(error), icon=":material/error:")
     st.stop()
 
@@ -69,123 +67,130 @@ def choose_source(source: str) -> None:
     st.session_state.source = source
 
 
-def chosen_photo(settings: Settings, model: Classifier) -> dict | None:
-    """The photo from the input that changed last, decoded and classified once per photo.
-
-    The result lives in ``st.session_state.photo``; a new photo clears the chat and feedback.
-    """
+def current_photo(settings: Settings, model: Classifier) -> PhotoState | None:
+    """The photo from the input that changed last, decoded and classified once per photo."""
     source = st.session_state.get("source")
     value = st.session_state.get(source) if source else None
     if not value:
         return None
     key = (source, value if isinstance(value, str) else value.file_id)
-    if st.session_state.get("photo", {}).get("key") == key:
-        return st.session_state.photo
-    st.session_state.messages = []
-    st.session_state.feedback = None
-    photo = {"key": key, "source": source}
-    try:
+    photo: PhotoState | None = st.session_state.get("photo")
+    if photo is None or photo.key != key:
+        for widget in ("portion", "portion_g", "pick_other"):
+            st.session_state.pop(widget, None)
         with st.spinner("Looking at your photo…"):
-            if source == "link":
-                image = intake.image_from_url(value.strip(), settings=settings)
-            else:
-                image = intake.image_from_bytes(
-                    value.getvalue(), filename=value.name, settings=settings
-                )
-            image.thumbnail((PHOTO_SIDE, PHOTO_SIDE))
-            prediction = model.predict(image)
-    except intake.IntakeError as error:
-        logger.info("photo refused source=%s reason=%s", source, type(error).__name__)
-        photo["error"] = error
-    else:
-        logger.info(
-            "prediction source=%s status=%s label=%s probability=%.3f latency_ms=%.0f",
-            source,
-            prediction.status,
-            prediction.best.label,
-            prediction.best.probability,
-            prediction.latency_ms,
-        )
-        photo.update(image=image, prediction=prediction)
-    st.session_state.photo = photo
+            photo = st.session_state.photo = classify_photo(key, value, settings, model)
     return photo
 
 
-def heading(prediction: Prediction) -> str:
-    if prediction.status == "not_food":
-        return "No dish found"
-    suffix = "?" if prediction.status == "unsure" else ""
-    return prediction.best.display_name + suffix
+def pick(photo: PhotoState, label: str | None) -> None:
+    if label is not None:
+        photo.pick(label)
 
 
-def status_line(prediction: Prediction) -> str:
-    best, *others = prediction.top
-    if prediction.status == "not_food":
-        return ":orange[:material/no_food: **This does not look like food.**]"
-    if prediction.status == "unsure":
-        names = " or ".join(score.display_name for score in [best, *others][:2])
-        return f":orange[:material/help: **Not sure** — it might be {names}.]"
-    return f":green[:material/check_circle: **Confident** — this looks like {best.display_name}.]"
+def pick_button(photo: PhotoState, label: str, text: str, key: str) -> None:
+    st.button(text, key=key, on_click=pick, args=(photo, label))
 
 
-def show_result(photo: dict, model: Classifier) -> None:
-    prediction: Prediction = photo["prediction"]
-    image_column, result_column = st.columns([2, 3], gap="medium")
-    image_column.image(photo["image"], width="stretch")
-    with result_column:
-        st.subheader(heading(prediction), anchor=False)
-        st.markdown(status_line(prediction))
-        if prediction.status != "not_food":
-            for score in prediction.top:
-                st.progress(
-                    score.probability, text=f"{score.display_name} · {score.probability:.0%}"
-                )
-        st.caption(f"The model answered in {prediction.latency_ms:.0f} ms · {model.name}")
-
-
-def show_dish_facts(label: str) -> None:
+def save(settings: Settings, photo: PhotoState, model: Classifier) -> None:
+    """Store the person's pick; on failure warn and keep everything else on the page."""
     try:
-        card = llm_client.dish_card(label)
-    except llm_client.ChatError as error:
-        logger.warning("dish facts unavailable error=%s", type(error).__name__)
-        return
-    if card is None:
-        return
-    serving, diet = card["serving"], card["diet"]
-    with st.expander(f"About {card['display_name']}"):
-        st.markdown(f"{card['description']} *{card['cuisine']}.*")
-        st.markdown(f"**Typical ingredients:** {', '.join(card['ingredients'])}")
-        allergens = ", ".join(card["allergens"]) or "none of the 14 common allergens"
-        st.markdown(f"**Common allergens:** {allergens}")
-        flags = [
-            name.replace("_", "-") for name in ("vegetarian", "vegan", "gluten_free") if diet[name]
-        ]
-        st.markdown(f"**Diet:** {', '.join(flags) or 'not vegetarian, vegan or gluten-free'}")
-        st.markdown(
-            f"**Per typical {serving['grams']:.0f} g serving (approximate):** "
-            f"~{serving['kcal']:.0f} kcal · protein ~{serving['protein_g']:.0f} g · "
-            f"carbohydrate ~{serving['carbohydrate_g']:.0f} g · fat ~{serving['fat_g']:.0f} g"
-        )
-        st.caption(
-            "Typical values; recipes and portions vary. Check labels if you have an allergy."
-        )
+        save_pick(get_feedback_store(settings.feedback_uri), photo, model)
+    except FeedbackError as error:
+        logger.warning("feedback not stored error=%r", error.__cause__)
+        st.warning(str(error), icon=":material/cloud_off:")
 
 
-def dish_context(prediction: Prediction) -> llm_client.DishContext:
-    best, *others = prediction.top
-    return llm_client.DishContext(
-        best.label,
-        best.probability,
-        status=prediction.status,
-        alternatives=[score.label for score in others],
+def dish_buttons(photo: PhotoState, model: Classifier, *, skip_best: bool = False) -> None:
+    """The top 3 as buttons, and every dish the model knows in a searchable list."""
+    ranked = list(enumerate(photo.prediction.top))[1 if skip_best else 0 :]
+    with st.container(horizontal=True):
+        for rank, score in ranked:
+            text = f"{score.display_name} · {score.probability:.0%}"
+            pick_button(photo, score.label, text, f"pick_{rank}")
+    names = {**model.labels, OTHER_DISH: OTHER_DISH_NAME}
+    st.selectbox(
+        "Something else",
+        list(names),
+        index=None,
+        key="pick_other",
+        format_func=names.get,
+        placeholder=f"Search the {len(model.labels)} dishes",
+        on_change=lambda: pick(photo, st.session_state.pick_other),
     )
 
 
-def stream_reply(chat: llm_client.Chat, question: str, prediction: Prediction) -> str:
+def show_verdict(photo: PhotoState, model: Classifier) -> None:
+    prediction = photo.prediction
+    st.subheader(heading(photo, model.labels), anchor=False)
+    st.markdown(status_line(prediction))
+    if photo.saved is not None and photo.saved == photo.picked:
+        st.success(saved_message(photo.saved, model.labels), icon=":material/favorite:")
+    if prediction.status == "not_food" and not photo.is_food:
+        food, no_dish, _ = st.columns([1, 1, 1])
+        if food.button(":material/restaurant: It is food", key="claim_food", width="stretch"):
+            photo.is_food = True
+            st.rerun()
+        with no_dish:
+            pick_button(photo, NOT_FOOD, "Right, no dish here", "confirm_not_food")
+    elif photo.offers_pick:
+        st.markdown("**Which dish is it?** Pick one; the facts and the chat follow your pick.")
+        dish_buttons(photo, model)
+    else:
+        for score in prediction.top:
+            st.progress(score.probability, text=f"{score.display_name} · {score.probability:.0%}")
+        best = prediction.best
+        yes, other = st.columns([1, 1])
+        with yes:
+            pick_button(
+                photo, best.label, f":material/thumb_up: Yes, it is {best.display_name}", "pick_0"
+            )
+        with other.popover(f"Not {best.display_name}?", width="stretch"):
+            dish_buttons(photo, model, skip_best=True)
+    st.caption(f"The model answered in {prediction.latency_ms:.0f} ms · {model.name}")
+
+
+def show_result(photo: PhotoState, model: Classifier) -> None:
+    if photo.source == "camera":  # the camera widget already shows the shot
+        show_verdict(photo, model)
+        return
+    image_column, verdict_column = st.columns([2, 3], gap="medium")
+    image_column.image(photo.image, width="stretch")
+    with verdict_column:
+        show_verdict(photo, model)
+
+
+def show_facts(label: str) -> float | None:
+    """The facts panel with a portion control; returns the portion in grams (None: typical)."""
+    card = dish_card(label)
+    if card is None:
+        return None
+    grams = {name: portion_grams(card, name) for name in PORTIONS}
+    with st.expander(f"About {card['display_name']}", expanded=False):
+        size_column, grams_column = st.columns([3, 2])
+        size = size_column.segmented_control(
+            "Portion",
+            list(PORTIONS),
+            default="regular",
+            key="portion",
+            format_func=lambda name: f"{name.capitalize()} · {grams[name]:.0f} g",
+        )
+        exact = grams_column.number_input("Or grams", 1, 2000, value=None, step=10, key="portion_g")
+        portion_g = float(exact) if exact else grams.get(size or "regular")
+        for line in fact_sheet(card, portion_g=portion_g):
+            st.markdown(line)
+        st.caption(
+            "Typical values; recipes and portions vary. Check labels if you have an allergy."
+        )
+    return portion_g
+
+
+def stream_reply(
+    chat: llm_client.Chat, question: str, photo: PhotoState, dish: llm_client.DishContext
+) -> str:
     """Stream the answer into the page; a failure becomes a warning, never a traceback."""
-    history = list(st.session_state.messages)
     try:
-        return st.write_stream(chat.stream_answer(question, dish_context(prediction), history))
+        return st.write_stream(chat.stream_answer(question, dish, list(photo.messages)))
     except llm_client.IncompleteAnswerError as error:
         logger.warning(
             "chat answer incomplete backend=%s reason=%s", chat.backend_name, error.reason
@@ -202,118 +207,97 @@ def stream_reply(chat: llm_client.Chat, question: str, prediction: Prediction) -
         return ""
 
 
-def show_chat(chat: llm_client.Chat, prediction: Prediction) -> None:
-    st.subheader(f"Ask about {prediction.best.display_name}", anchor=False)
+def show_chat(chat: llm_client.Chat, photo: PhotoState, portion_g: float | None) -> None:
+    """History in a scrolling box that keeps the newest answer in view, with the suggestions and
+    the chat input right below it. The input sits in the page, not pinned to the window: a
+    pinned one makes Streamlit keep the page scrolled to the bottom, which would push the
+    verdict out of view."""
+    name = display_name(photo.dish)
+    st.subheader(f"Ask about {name}", anchor=False)
+    log = st.container(height=CHAT_HEIGHT if photo.messages else "content", key="chat_log")
+    for message in photo.messages:
+        log.chat_message(message["role"]).markdown(message["content"])
+    topics_shown = photo.needs_topics(offline=chat.is_offline)
+    if topics_shown:
+        st.caption("I can answer these offline:")
     asked = None
-    columns = st.columns(len(SUGGESTIONS))
-    for column, (key, title, question) in zip(columns, SUGGESTIONS, strict=True):
-        if column.button(title, key=f"suggest_{key}", width="stretch"):
-            asked = question
-    for message in st.session_state.messages:
-        st.chat_message(message["role"]).markdown(message["content"])
-    if question := st.chat_input("Ask about this dish…", key="question", max_chars=1000) or asked:
-        st.chat_message("user").markdown(question)
-        with st.chat_message("assistant"):
-            reply = stream_reply(chat, question, prediction)
+    with st.container(horizontal=True, key="suggestions"):
+        for key, title, question in TOPICS if topics_shown else TOPICS[:4]:
+            if st.button(title, key=f"suggest_{key}"):
+                asked = question
+    with st.container():
+        typed = st.chat_input(f"Ask about {name}…", key="question", max_chars=1000)
+    if question := typed or asked:
+        with log:
+            st.chat_message("user").markdown(question)
+            with st.chat_message("assistant"):
+                reply = stream_reply(chat, question, photo, photo.dish_context(portion_g))
         if reply:  # a question that got no answer at all is not kept
-            st.session_state.messages += [
+            photo.messages += [
                 {"role": "user", "content": question},
                 {"role": "assistant", "content": reply},
             ]
+        if photo.needs_topics(offline=chat.is_offline) != topics_shown:
+            st.rerun()
     st.caption(f"Answers come from **{chat.backend_name}**.")
 
 
-def send_feedback(
-    settings: Settings, photo: dict, answer: tuple[bool, str | None], model: Classifier
-) -> bool:
-    """Store the answer; on failure show a warning and keep everything else on the page."""
-    prediction: Prediction = photo["prediction"]
-    record = FeedbackRecord(
-        predicted_label=NOT_FOOD if prediction.status == "not_food" else prediction.best.label,
-        predicted_probability=prediction.best.probability,
-        status=prediction.status,
-        correct=answer[0],
-        correction=answer[1],
-        alternatives=[(score.label, score.probability) for score in prediction.top],
-        model_name=model.card.get("name", ""),
-        model_version=str(model.card.get("version", "")),
-        source=photo["source"],
-    )
-    try:
-        key = get_feedback_store(settings.feedback_uri).save(photo["image"], record)
-    except FeedbackError as error:
-        logger.warning("feedback not stored error=%r", error.__cause__)
-        st.warning(str(error), icon=":material/cloud_off:")
-        return False
-    logger.info("feedback stored key=%s correct=%s", key, answer[0])
-    st.session_state.feedback = photo["key"]
-    return True
-
-
-def show_feedback(settings: Settings, photo: dict, model: Classifier) -> None:
-    not_food = photo["prediction"].status == "not_food"
-    st.subheader("Is it really not food?" if not_food else "Right dish?", anchor=False)
-    if st.session_state.get("feedback") == photo["key"]:
-        st.success("Thanks! Your answer helps the next model learn.", icon=":material/favorite:")
-        return
-    yes_column, no_column, _ = st.columns([1, 1, 3])
-    answer = None  # (correct, correction) once the person has answered
-    if yes_column.button(":material/thumb_up: Yes", key="feedback_yes", width="stretch"):
-        answer = (True, None)
-    if no_column.button(":material/thumb_down: No", key="feedback_no", width="stretch"):
-        st.session_state.feedback_open = photo["key"]
-    if st.session_state.get("feedback_open") == photo["key"]:
-        options = [*model.labels, OTHER_DISH] + ([] if not_food else [NOT_FOOD])
-        names = {**model.labels, OTHER_DISH: "A dish not in this list", NOT_FOOD: "Not food"}
-        correction = st.selectbox(
-            "What is it?", options, index=None, key="feedback_choice", format_func=names.get,
-            placeholder="Pick the right dish",
-        )  # fmt: skip
-        if st.button("Send", key="feedback_send", disabled=correction is None, type="primary"):
-            answer = (False, correction)
-    if answer and send_feedback(settings, photo, answer, model):
-        st.rerun()
-
-
 def show_sidebar(model: Classifier, chat: llm_client.Chat) -> None:
-    card, metrics = model.card, model.card.get("metrics", {})
-    training, preprocessing = card.get("training", {}), card.get("preprocessing", {})
-    size, shrink = card.get("input_size", "?"), preprocessing.get("shrink_size")
-    model_input = f"{size} px centre crop"
-    if shrink:
-        model_input = f"centre square shrunk to {shrink}×{shrink}, then {size} px"
     with st.sidebar:
         st.header("The model", anchor=False)
-        st.markdown(
-            f"**{card.get('name', 'Model')}** · version {card.get('version', '?')}\n\n"
-            f"- Architecture: {card.get('architecture', '?')}\n"
-            f"- Dishes it knows: {len(model.labels)}\n"
-            f"- Input: {model_input}\n"
-            f"- Validation accuracy: top-1 {metrics.get('top1', 0):.0%}, "
-            f"top-3 {metrics.get('top3', 0):.0%} ({metrics.get('images', '?')} photos)\n"
-            f"- Trained on: {Path(str(training.get('data', '?'))).name}, "
-            f"{training.get('images', '?')} photos ({training.get('split', 'train')} split)"
-        )
-        st.caption(card.get("licence", ""))
+        st.markdown(model_summary(model))
+        st.caption(model.card.get("licence", ""))
         st.header("Chat", anchor=False)
         st.markdown(f"Answers come from **{chat.backend_name}**.")
         st.caption(BACKEND_HELP)
-        if README.is_file() and st.button(":material/menu_book: Read the README", key="readme"):
-            show_readme()
 
 
-@st.dialog("DishLens README", width="large")
-def show_readme() -> None:
-    # Relative image links (the screenshot) do not resolve inside the page; leave them out.
-    st.markdown(re.sub(r"!\[[^\]]*\]\([^)]*\)\n?", "", README.read_text(encoding="utf-8")))
+@st.dialog("How DishLens works", width="large")
+def show_guide(model: Classifier) -> None:
+    st.markdown(guide(model.card, len(model.labels)))
+
+
+def photo_inputs() -> DeltaGenerator:
+    """The three inputs; returns where a camera shot's verdict goes (beside the camera)."""
+    link_tab, upload_tab, camera_tab = st.tabs(
+        [
+            ":material/link: Paste a link",
+            ":material/upload: Upload a photo",
+            ":material/photo_camera: Take a photo",
+        ],
+        key="input_tab",  # a stable identity: the open tab survives reruns
+    )
+    link_tab.text_input(
+        "Link to a photo",
+        key="link",
+        placeholder="https://example.com/dish.jpg",
+        on_change=choose_source,
+        args=("link",),
+    )
+    upload_tab.file_uploader(
+        "A photo of a dish",
+        key="upload",
+        on_change=choose_source,
+        args=("upload",),
+        type=["jpg", "jpeg", "png", "webp", "gif", "bmp", "heic", "heif"],
+    )
+    with camera_tab:
+        if not st.toggle("Use my camera", key="camera_on"):
+            return st.container()
+        # The verdict comes first, so that a phone (one column) shows it above the shot.
+        verdict, shot = st.columns([1, 1], gap="medium")
+        shot.camera_input(
+            "Take a photo of your dish", key="camera", on_change=choose_source, args=("camera",)
+        )
+        return verdict
 
 
 st.set_page_config(page_title="DishLens", page_icon="🍽️", layout="centered")
 # The title goes first so that it shows while a cold process loads the model.
 st.title(":material/restaurant: DishLens", anchor=False)
-st.markdown(
-    "Show DishLens a photo of a dish: it names the dish, then answers your questions about "
-    "it — ingredients, allergens, calories and how to make it."
+intro, help_column = st.columns([5, 1], vertical_alignment="center")
+intro.markdown(
+    "Show DishLens a photo of a dish: it names the dish, then answers your questions about it."
 )
 try:
     settings = load_settings()
@@ -321,48 +305,25 @@ try:
     model, chat = get_classifier(settings.model_uri, settings), get_chat(settings)
 except DishLensError as error:
     fail(error)
+if help_column.button(":material/help: Guide", key="guide", type="tertiary"):
+    show_guide(model)
 show_sidebar(model, chat)
 
-link_tab, upload_tab, camera_tab = st.tabs(
-    [
-        ":material/link: Paste a link",
-        ":material/upload: Upload a photo",
-        ":material/photo_camera: Take a photo",
-    ],
-    key="input_tab",  # a stable identity: the open tab survives reruns
-)
-with link_tab:
-    st.text_input(
-        "Link to a photo",
-        key="link",
-        placeholder="https://example.com/dish.jpg",
-        on_change=choose_source,
-        args=("link",),
-    )
-with upload_tab:
-    st.file_uploader(
-        "A photo of a dish",
-        key="upload",
-        on_change=choose_source,
-        args=("upload",),
-        type=["jpg", "jpeg", "png", "webp", "gif", "bmp", "heic", "heif"],
-    )
-with camera_tab:
-    if st.toggle("Use my camera", key="camera_on"):
-        st.camera_input(
-            "Take a photo of your dish", key="camera", on_change=choose_source, args=("camera",)
-        )
-
-photo = chosen_photo(settings, model)
+camera_slot = photo_inputs()
+photo = current_photo(settings, model)
 if photo is None:
     st.info("Paste a link, upload a photo or take one to begin.", icon=":material/arrow_upward:")
     st.stop()
-if "error" in photo:
-    fail(photo["error"])
-
-show_result(photo, model)
-prediction = photo["prediction"]
-if prediction.status != "not_food":
-    show_dish_facts(prediction.best.label)
-    show_chat(chat, prediction)
-show_feedback(settings, photo, model)
+if photo.error is not None:
+    fail(photo.error)
+save(settings, photo, model)
+with camera_slot if photo.source == "camera" else st.container():
+    show_result(photo, model)
+if photo.dish is None:
+    if photo.picked == OTHER_DISH:
+        st.info(
+            "DishLens does not know this dish yet; thank you for telling it.",
+            icon=":material/info:",
+        )
+    st.stop()
+show_chat(chat, photo, show_facts(photo.dish))

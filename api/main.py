@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.photos import BODY_TIMEOUT_S
 from api.problems import install_problem_handlers
@@ -61,7 +62,8 @@ def create_app(
         loading.cancel()
         runner.close()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from this server, not from a CDN.
+    app = FastAPIOffline(
         title="DishLens API",
         version="1",
         lifespan=lifespan,

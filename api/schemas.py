@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from classifier import Classifier, ModelInfo, Prediction
+from llm_client.facts import dish_card, scaled_serving
 
 MAX_URL_LENGTH = 2048
 
@@ -30,6 +31,46 @@ class DishScorePublic(BaseModel):
     probability: float = Field(ge=0.0, le=1.0)
 
 
+class DishFactsPublic(BaseModel):
+    """Typical facts of a dish (recipes and portions vary): nutrition for a portion,
+    allergens and diet."""
+
+    label: str
+    display_name: str
+    portion_g: float = Field(description="Grams the nutrition values are for.")
+    typical_portion: str = Field(description="A typical portion in words, e.g. `one slice`.")
+    typical_portion_g: float
+    kcal: float
+    protein_g: float
+    carbohydrate_g: float
+    fat_g: float
+    allergens: list[str] = Field(description="Of the EU's 14 major allergens.")
+    vegetarian: bool
+    vegan: bool
+    gluten_free: bool
+
+    @classmethod
+    def for_dish(cls, label: str, portion_g: float | None) -> DishFactsPublic | None:
+        """The facts of ``label`` for ``portion_g`` grams (default: its typical serving);
+        ``None`` when DishLens has no facts card for it."""
+        card = dish_card(label)
+        if card is None:
+            return None
+        serving = card["serving"]
+        grams = serving["grams"] if portion_g is None else portion_g
+        values: dict[str, Any] = {
+            "label": label,
+            "display_name": card["display_name"],
+            "portion_g": grams,
+            "typical_portion": card["portion"],
+            "typical_portion_g": serving["grams"],
+            **{k: v for k, v in scaled_serving(serving, grams).items() if k != "grams"},
+            "allergens": card["allergens"],
+            **card["diet"],
+        }
+        return cls(**values)
+
+
 class ClassificationPublic(BaseModel):
     """What the model says about one photo."""
 
@@ -47,14 +88,26 @@ class ClassificationPublic(BaseModel):
         description="The not-food detector's score, 0-1, higher is more like food; below the "
         "model's threshold the status is `not_food` (null when the model has no food gate).",
     )
+    facts: DishFactsPublic | None = Field(
+        default=None,
+        description="Typical facts of the top dish (null for `not_food`, or a dish without facts).",
+    )
     model_name: str
     model_version: str
     server_ms: float = Field(ge=0.0, description="Time spent in the server, in milliseconds.")
 
     @classmethod
     def from_prediction(
-        cls, prediction: Prediction, classifier: Classifier | ModelInfo, *, server_ms: float
+        cls,
+        prediction: Prediction,
+        classifier: Classifier | ModelInfo,
+        *,
+        server_ms: float,
+        portion_g: float | None = None,
     ) -> ClassificationPublic:
+        facts = None
+        if prediction.status != "not_food":
+            facts = DishFactsPublic.for_dish(prediction.best.label, portion_g)
         return cls(
             status=prediction.status,
             top=[
@@ -67,6 +120,7 @@ class ClassificationPublic(BaseModel):
             ],
             ood_score=prediction.ood_score,
             food_score=prediction.food_score,
+            facts=facts,
             model_name=str(classifier.card["name"]),
             model_version=str(classifier.card["version"]),
             server_ms=server_ms,

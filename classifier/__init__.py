@@ -16,6 +16,7 @@ from classifier.predictor import (
     load_classifier,
     load_model_info,
 )
+from classifier.shared import shared_classifier
 
 __all__ = [
     "ChecksumMismatchError",
@@ -30,4 +31,5 @@ __all__ = [
     "Prediction",
     "load_classifier",
     "load_model_info",
+    "shared_classifier",
 ]

@@ -103,7 +103,7 @@ class Chat:
         question = check_question(question)
         turns = check_history(history)
         if self._backend is None:
-            yield offline_answer(question, dish)
+            yield offline_answer(question, dish, turns)
             return
         try:
             messages = build_messages(
@@ -113,20 +113,24 @@ class Chat:
         except IncompleteAnswerError:
             raise
         except ChatError as err:
-            err.offline_answer = self._fallback(question, dish)
+            err.offline_answer = self._fallback(question, dish, turns)
             raise
 
-    def offline_answer(self, question: str, dish: DishContext) -> str:
+    def offline_answer(
+        self, question: str, dish: DishContext, history: list[dict[str, Any]] | None = None
+    ) -> str:
         """The answer built from the dish facts alone (what offline mode says).
 
         Raises:
-            ChatInputError: the question is blank.
+            ChatInputError: the question is blank, or ``history`` is malformed.
             DishFactsError: the bundled facts file is missing or invalid.
         """
-        return offline_answer(check_question(question), dish)
+        return offline_answer(check_question(question), dish, check_history(history))
 
-    def _fallback(self, question: str, dish: DishContext) -> str | None:
+    def _fallback(
+        self, question: str, dish: DishContext, history: list[dict[str, str]]
+    ) -> str | None:
         try:
-            return offline_answer(question, dish)
+            return offline_answer(question, dish, history)
         except DishFactsError:
             return None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_client.errors import ChatInputError
+from llm_client.facts import MAX_PORTION_G
 
 STATUSES = ("confident", "unsure", "not_food")
 ROLES = ("user", "assistant")
@@ -21,15 +22,21 @@ class DishContext:
         probability: the classifier's probability for ``label``, 0 to 1.
         status: ``"confident"``, ``"unsure"`` or ``"not_food"`` (the classifier's status).
         alternatives: runner-up labels, most likely first.
+        portion_g: the person's portion in grams; ``None`` means the typical serving. Calories
+            and macros in answers are scaled to it.
+        confirmed: the person picked ``label`` themselves, so answers need no doubt about it.
 
     Raises:
-        ChatInputError: ``status`` is not one of the three, or ``probability`` is outside 0-1.
+        ChatInputError: ``status`` is not one of the three, ``probability`` is outside 0-1, or
+            ``portion_g`` is outside 1 to 2000 g.
     """
 
     label: str
     probability: float
     status: str = "confident"
     alternatives: Sequence[str] = ()
+    portion_g: float | None = None
+    confirmed: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -38,6 +45,8 @@ class DishContext:
             )
         if not 0.0 <= self.probability <= 1.0:
             raise ChatInputError(f"The probability {self.probability!r} is not between 0 and 1.")
+        if self.portion_g is not None and not 1 <= self.portion_g <= MAX_PORTION_G:
+            raise ChatInputError(f"A portion must be between 1 and {MAX_PORTION_G} g.")
         object.__setattr__(self, "alternatives", tuple(self.alternatives))
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from llm_client.context import DishContext
 from llm_client.errors import ChatInputError
-from llm_client.facts import dish_card, display_name
+from llm_client.facts import dish_card, display_name, scaled_serving, serving_sentence
 
 # Without a tokenizer for every possible model, estimate: ~4 characters a token for English,
 # rounded down to 3.5 to stay on the safe side, plus a few tokens of chat-template framing.
@@ -69,7 +69,7 @@ def system_message(dish: DishContext) -> str:
             "You are DishLens, a friendly food assistant. The person photographed a dish and an "
             "image classifier named it; they are now asking about it.",
             _verdict(dish),
-            _facts(dish.label),
+            _facts(dish.label, dish.portion_g),
             _RULES,
         ]
     )
@@ -81,7 +81,9 @@ def _verdict(dish: DishContext) -> str:
     if dish.alternatives:
         others = ", ".join(display_name(label) for label in dish.alternatives)
         lines.append(f"Runner-up dishes: {others}.")
-    if dish.status == "unsure":
+    if dish.confirmed:
+        lines[0] = f"Dish: {name}, confirmed by the person (the classifier's top guess may differ)."
+    elif dish.status == "unsure":
         lines.append(
             f"The classifier is unsure. Say early in your answer that the photo may show a "
             f"different dish than {name}, naming the runner-ups when it helps."
@@ -94,7 +96,7 @@ def _verdict(dish: DishContext) -> str:
     return "\n".join(lines)
 
 
-def _facts(label: str) -> str:
+def _facts(label: str, portion_g: float | None) -> str:
     card = dish_card(label)
     if card is None:
         return (
@@ -104,13 +106,14 @@ def _facts(label: str) -> str:
     return "\n".join(
         [
             f"Reference facts for {card['display_name']} (typical values):",
-            *(f"- {line}" for line in fact_lines(card)),
+            *(f"- {line}" for line in fact_lines(card, portion_g=portion_g)),
         ]
     )
 
 
-def fact_lines(card: dict[str, Any]) -> list[str]:
-    """The card as short lines of text, one fact per line."""
+def fact_lines(card: dict[str, Any], *, portion_g: float | None = None) -> list[str]:
+    """The card as short lines of text, one fact per line; with ``portion_g``, a line with the
+    calories and macros of the person's portion follows the typical serving."""
     diet = card["diet"]
     flags = ", ".join(
         f"{name}: {'yes' if diet[key] else 'no'}"
@@ -121,21 +124,26 @@ def fact_lines(card: dict[str, Any]) -> list[str]:
         )
     )
     allergens = ", ".join(card["allergens"]) or "none of the EU's 14 in a typical recipe"
-    return [
+    storage = card["storage"]
+    swaps = "; ".join(f"{key}: {text}" for key, text in card["substitutions"].items())
+    lines = [
         f"Description: {card['description']}",
         f"Cuisine / origin: {card['cuisine']}",
         f"Typical ingredients: {', '.join(card['ingredients'])}",
         f"Common allergens (EU 14): {allergens}",
         f"Diet: {flags}",
-        f"Typical serving: {serving_sentence(card['serving'])}",
+        f"Typical portion: {card['portion']} ({serving_sentence(card['serving'])})",
+    ]
+    if portion_g is not None:
+        portion = serving_sentence(scaled_serving(card["serving"], portion_g))
+        lines.append(f"The person's portion: {portion} (use these figures for their portion)")
+    return [
+        *lines,
+        f"Spice level: {card['spice_level']}",
+        f"Served with: {', '.join(card['served_with'])}",
+        f"Drinks that go with it: {', '.join(card['drinks'])}",
+        f"Keeps: {storage['fridge_days']} days in the fridge, {storage['freezer_months']} months "
+        f"frozen (0 = not recommended); {storage['tips']}",
+        f"Substitutions: {swaps or 'none needed'}",
         f"Preparation: {card['preparation']}",
     ]
-
-
-def serving_sentence(serving: dict[str, float]) -> str:
-    """``"about 125 g: roughly 300 kcal, 3 g protein, 43 g carbohydrate and 14 g fat"``."""
-    return (
-        f"about {serving['grams']:g} g: roughly {serving['kcal']:g} kcal, "
-        f"{serving['protein_g']:g} g protein, {serving['carbohydrate_g']:g} g carbohydrate and "
-        f"{serving['fat_g']:g} g fat"
-    )

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from tests.support.servers import free_port
@@ -29,6 +29,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+# Chromium's stand-in camera (a moving test pattern) and an automatic "allow" to its prompt.
+FAKE_CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 RESULT_CAPTION = "The model answered in"
 
 
@@ -36,14 +38,16 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> float:
-    """Seconds until ``url/_stcore/health`` answers ``ok``; raises if the server dies or stalls."""
+def wait_healthy(
+    url: str, process: subprocess.Popen, timeout: float = 60.0, *, path: str = "/_stcore/health"
+) -> float:
+    """Seconds until ``url + path`` answers 200; raises if the server dies or stalls."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
         if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}")
+            raise RuntimeError(f"the server exited with code {process.returncode}")
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+            with urllib.request.urlopen(f"{url}{path}", timeout=1) as response:
                 if response.status == 200:
                     return time.perf_counter() - started
         except OSError:
@@ -52,17 +56,13 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> 
 
 
 @contextmanager
-def streamlit_server(
-    env: Mapping[str, str], *, log_path: Path | None = None
+def serving(
+    command: list[str], env: Mapping[str, str], *, health: str, log_path: Path | None = None
 ) -> Iterator[tuple[str, subprocess.Popen, float]]:
-    """Start the app; yields ``(base_url, process, seconds_to_healthy)`` and stops it after."""
+    """Run ``command`` (``{port}`` in it becomes a free loopback port) until the block ends;
+    yields ``(base_url, process, seconds_to_healthy)``."""
     port = free_port()
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--server.headless", "true",
-    ]  # fmt: skip
+    command = [part.format(port=port) for part in command]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -71,7 +71,7 @@ def streamlit_server(
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, process)
+        wait_healthy(url, process, path=health)
         yield url, process, time.perf_counter() - started
     finally:
         if process.poll() is None:
@@ -85,15 +85,41 @@ def streamlit_server(
             log.close()
 
 
-def launch_chromium(playwright):
-    return playwright.chromium.launch(
-        executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
-    )
+def api_server(env: Mapping[str, str]):
+    """``uvicorn api.main:app`` on a loopback port, as a :func:`serving` context."""
+    command = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1"]
+    return serving([*command, "--port", "{port}"], env, health="/healthz")
 
 
-def open_app(browser, url: str, *, width: int = 1280, height: int = 1000):
-    """A fresh page on the app, once its title is drawn."""
-    page = browser.new_page(viewport={"width": width, "height": height})
+def streamlit_server(
+    env: Mapping[str, str], *, log_path: Path | None = None, launcher: bool = True
+) -> AbstractContextManager[tuple[str, subprocess.Popen, float]]:
+    """Start the app; yields ``(base_url, process, seconds_to_healthy)`` and stops it after.
+
+    ``launcher``: start it as the image does, ``python launch_app.py`` (the model loads before
+    the server answers); ``False``: plain ``streamlit run app.py`` (it loads on the first visit).
+    """
+    start = ["launch_app.py"] if launcher else ["-m", "streamlit", "run", "app.py"]
+    command = [
+        sys.executable, *start,
+        "--server.port", "{port}",
+        "--server.address", "127.0.0.1",
+        "--server.headless", "true",
+    ]  # fmt: skip
+    return serving(command, env, health="/_stcore/health", log_path=log_path)
+
+
+def launch_chromium(playwright, *, fake_camera: bool = False):
+    args = CHROMIUM_ARGS + (FAKE_CAMERA_ARGS if fake_camera else [])
+    return playwright.chromium.launch(executable_path=chromium_path(), args=args, headless=True)
+
+
+def open_app(browser, url: str, *, width: int = 1280, height: int = 1000, phone: bool = False):
+    """A fresh page on the app (in a context of its own), once its title is drawn."""
+    page = browser.new_page(
+        viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone,
+        permissions=["camera"],
+    )  # fmt: skip
     page.goto(url, wait_until="domcontentloaded", timeout=120_000)
     page.get_by_role("heading", name="DishLens").first.wait_for(timeout=120_000)
     return page

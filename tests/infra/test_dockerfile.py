@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -77,7 +78,8 @@ def test_serves_streamlit_on_8501_headless_with_a_health_check():
     final = dict(stages()[-1])
     assert final["EXPOSE"] == "8501"
     command = json.loads(final["CMD"])  # exec form: no shell between Docker and Streamlit
-    assert command[:3] == ["streamlit", "run", "app.py"]
+    # The launcher loads the model, then starts Streamlit on app.py in the same process.
+    assert command[:2] == ["python", "launch_app.py"]
     assert "--server.address=0.0.0.0" in command and "--server.headless=true" in command
     assert "--server.port=8501" in command
     health = final["HEALTHCHECK"]
@@ -213,3 +215,26 @@ def test_dockerignore_is_an_allow_list():
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
     assert not allowed & (NOT_SHIPPED | {".git", ".github", ".streamlit/secrets.toml"})
     assert ".streamlit/config.toml" in allowed
+
+
+def top_level_imports(source: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_image_holds_every_top_level_module_the_page_imports():
+    """app.py's and the launcher's imports of the repo's top-level modules are copied in."""
+    copied = " ".join(rest for word, rest in stages()[0] if word == "COPY")
+    allowed = (ROOT / ".dockerignore").read_text().splitlines()
+    for entry in ("app.py", "launch_app.py"):
+        imported = top_level_imports((ROOT / entry).read_text())
+        local = {name for name in imported if (ROOT / f"{name}.py").is_file()}
+        assert "app_support" in local or entry == "launch_app.py"
+        for name in local | {entry.removesuffix(".py")}:
+            assert f"{name}.py" in copied, name
+            assert f"!{name}.py" in allowed, name

@@ -1,0 +1,41 @@
+"""``launch_app.py``: the model is loaded into the shared cache before Streamlit starts."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import launch_app
+from classifier import shared_classifier
+from classifier.shared import forget_shared_classifiers
+from dishlens.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    forget_shared_classifiers()
+    yield
+    forget_shared_classifiers()
+
+
+def test_preload_fills_the_cache_the_page_reads(caplog, monkeypatch, forced_model) -> None:
+    monkeypatch.setenv("MODEL_URI", forced_model("confident"))
+    caplog.set_level(logging.INFO)
+    launch_app.preload()
+    loads = [r for r in caplog.records if r.getMessage().startswith("model loaded")]
+    assert len(loads) == 1
+    settings = load_settings()
+    first = shared_classifier(settings.model_uri, settings)  # what app.py asks for
+    assert shared_classifier(settings.model_uri, settings) is first
+    assert len([r for r in caplog.records if r.getMessage().startswith("model loaded")]) == 1
+
+
+def test_a_model_that_cannot_load_is_logged_and_the_page_still_starts(
+    caplog, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("MODEL_URI", str(tmp_path / "no-model-here"))
+    caplog.set_level(logging.INFO)
+    launch_app.preload()  # does not raise: the page will show people the friendly error
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("model not preloaded")]
+    assert record.levelno == logging.ERROR and "error=" in record.getMessage()
