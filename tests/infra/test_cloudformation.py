@@ -237,7 +237,7 @@ def test_api_paths_go_to_their_own_service_with_its_own_health_check():
     assert rule["Actions"][0]["TargetGroupArn"] == {"Ref": "ApiTargetGroup"}
     assert "/v1/*" in template()["Parameters"]["ApiPathPatterns"]["Default"].split(",")
     group = props("ApiTargetGroup")
-    assert (group["Port"], group["HealthCheckPath"]) == (8000, "/readyz")
+    assert (group["Port"], group["HealthCheckPath"]) == (8000, "/startupz")
     service = props("ApiService")
     assert service["LoadBalancers"][0]["TargetGroupArn"] == {"Ref": "ApiTargetGroup"}
     assert service["TaskDefinition"] == {"Ref": "ApiTaskDefinition"}

@@ -268,7 +268,7 @@ def test_load_balancer_target_groups_and_api_rule(clients, bootstrap):
         8501,
         "/_stcore/health",
     )
-    assert (groups[api_group]["Port"], groups[api_group]["HealthCheckPath"]) == (8000, "/readyz")
+    assert (groups[api_group]["Port"], groups[api_group]["HealthCheckPath"]) == (8000, "/startupz")
 
     listeners = {
         x["Port"]: x for x in elb.describe_listeners(LoadBalancerArn=balancer)["Listeners"]

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from benchmarks.loadgen import free_port, spawn_server
 from infra import smoke
 from tests.infra.common import ROOT
+from tests.support.servers import free_port, spawn_api
 
 
 class StreamlitHealth(BaseHTTPRequestHandler):
@@ -45,7 +45,7 @@ def app_health() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[str]:
-    with spawn_server(model=None, max_image_mb=10) as base_url:
+    with spawn_api(max_image_mb=10) as base_url:
         yield base_url
 
 
@@ -66,7 +66,10 @@ def test_smoke_test_passes_against_a_serving_api(app_health, api, capsys):
 
 def test_smoke_test_fails_when_the_model_did_not_load(app_health, capsys):
     port = free_port()
-    env = dict(os.environ, MODEL_URI=str(ROOT / "no-such-model"))
+    # An S3 model that cannot be fetched: the server starts and stays unready (a bad local
+    # model stops start-up instead, which the API's own tests cover).
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    env = dict(os.environ, MODEL_URI="s3://no-such-bucket/model/", AWS_ENDPOINT_URL=nowhere)
     command = [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port)]
     server = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -317,6 +317,7 @@ def test_classify_full_queue_is_503_with_retry_after(
 
         refused = client.post("/v1/classify", **upload(jpeg_bytes))
         saturated = client.get("/readyz")
+        started = client.get("/startupz")
 
         gated.gate.set()
         for thread in waiting:
@@ -324,6 +325,7 @@ def test_classify_full_queue_is_503_with_retry_after(
         ready_again = client.get("/readyz")
     assert capacity == app.state.runner.workers + 1
     assert saturated.status_code == 503 and saturated.json()["type"].endswith(":busy")
+    assert started.status_code == 200  # ECS's target check: a busy task is not replaced
     assert ready_again.status_code == 200
     assert_problem(refused, 503, "busy")
     assert refused.headers["retry-after"] == "1"

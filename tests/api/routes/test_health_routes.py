@@ -1,4 +1,4 @@
-"""``/healthz`` (process up) and ``/readyz`` (model loaded)."""
+"""``/healthz`` (process up), ``/startupz`` (model loaded) and ``/readyz`` (loaded and not busy)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def test_readyz_names_the_model(client: TestClient, classifier: Classifier) -> N
     assert response.json() == {"status": "ready", "model": classifier.name}
 
 
-def test_readyz_is_503_while_loading(make_app, classifier: Classifier) -> None:
+@pytest.mark.parametrize("path", ["/readyz", "/startupz"])
+def test_readiness_is_503_while_loading(make_app, classifier: Classifier, path: str) -> None:
     release = threading.Event()
 
     def loader() -> Classifier:
@@ -31,7 +32,7 @@ def test_readyz_is_503_while_loading(make_app, classifier: Classifier) -> None:
         return classifier
 
     with TestClient(make_app(loader=loader)) as client:
-        loading = client.get("/readyz")
+        loading = client.get(path)
         healthy = client.get("/healthz")
         release.set()
     assert loading.status_code == 503
