@@ -213,7 +213,9 @@ def model_summary(model: Classifier) -> str:
 def guide(card: dict[str, Any], dishes: int) -> str:
     """The in-app guide for people (not developers), with the model's measured numbers."""
     metrics = card.get("metrics", {})
-    shares = metrics.get("flagged_share", {})
+    # Cards from 2026-12 on measure the statuses on real photos; older ones on the val split.
+    real_photos = card.get("calibration", {}).get("real_photos", {}).get("check")
+    shares = real_photos or metrics.get("flagged_share", {})
     precision = card.get("calibration", {}).get("options", {}).get("confident_precision")
     confident = f" about {precision * 10:.0f} times in 10," if precision else ""
     return f"""\
@@ -226,9 +228,9 @@ was right {metrics.get("top1", 0):.0%} of the time, and the right dish was among
 guesses {metrics.get("top3", 0):.0%} of the time.
 
 - **Confident**: its guess is right{confident} by design. About \
-{shares.get("confident", 0):.0%} of test photos get this verdict. Not right? Use "Not …?".
+{shares.get("confident", 0):.0%} of real food photos get this verdict. Not right? Use "Not …?".
 - **Not sure**: the right dish is often among its three guesses — pick it with one click, \
-or choose "Something else". About {shares.get("unsure", 0):.0%} of test photos.
+or choose "Something else". About {shares.get("unsure", 0):.0%} of real food photos.
 - **No dish found**: the photo does not look like any dish it knows. If it is food, press \
 "It is food" to see its guesses.
 

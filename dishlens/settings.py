@@ -111,11 +111,9 @@ class Settings:
     )
     llm_max_tokens: int = _setting(512, "Longest answer, in tokens.", minimum=1)
     llm_temperature: float = _setting(0.3, "Sampling temperature.", minimum=0.0)
-    llm_timeout: float = _setting(
-        60.0, "Seconds to wait for the chat model to answer.", minimum=0.01
-    )
+    llm_timeout: float = _setting(60.0, "Seconds a whole chat answer may take.", minimum=0.01)
     llm_max_retries: int = _setting(
-        3, "Retries before the first token on 429/5xx/timeouts.", minimum=0
+        3, "Retries before the first token on 429/5xx, within the first 15 s.", minimum=0
     )
     llm_context_tokens: int = _setting(
         6000, "Token budget for the system message plus the kept history.", minimum=256

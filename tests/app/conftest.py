@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 # The model thresholds that force each verdict, whatever the photo (see ``forced_model``).
 FORCED_THRESHOLDS = {
-    "confident": {"unsure_probability": 0.0, "not_food_score": 1e30, "min_food_mass": 0.0},
-    "unsure": {"unsure_probability": 1.01, "not_food_score": 1e30, "min_food_mass": 0.0},
-    "not_food": {"unsure_probability": 0.0, "not_food_score": -1.0, "min_food_mass": 0.0},
+    "confident": {"unsure_probability": 0.0, "min_food_score": -1e30},
+    "unsure": {"unsure_probability": 1.01, "min_food_score": -1e30},
+    "not_food": {"unsure_probability": 0.0, "min_food_score": 1e30},
 }
 
 

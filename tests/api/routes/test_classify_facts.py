@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from classifier import Classifier, load_classifier
+from classifier.artifact import seal_card
 from classifier.predictor import DEFAULT_MODEL_DIR
 from dishlens.settings import Settings
 from llm_client import dish_card
@@ -18,8 +19,8 @@ from tests.api.conftest import wait_ready
 
 # Card thresholds that force a verdict whatever the photo (the real weights rank the dishes).
 FORCED = {
-    "confident": {"unsure_probability": 0.0, "not_food_score": 1e30, "min_food_mass": 0.0},
-    "not_food": {"unsure_probability": 0.0, "not_food_score": -1.0, "min_food_mass": 0.0},
+    "confident": {"unsure_probability": 0.0, "min_food_score": -1e30},
+    "not_food": {"unsure_probability": 0.0, "min_food_score": 1e30},
 }
 
 
@@ -33,7 +34,7 @@ def forced(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Classifi
             shutil.copytree(DEFAULT_MODEL_DIR, folder)
             card = json.loads((folder / "card.json").read_text())
             card["thresholds"].update(FORCED[status])
-            (folder / "card.json").write_text(json.dumps(card))
+            (folder / "card.json").write_text(json.dumps(seal_card(card)))
             loaded[status] = load_classifier(str(folder), settings=Settings())
         return loaded[status]
 
