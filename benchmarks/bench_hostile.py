@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
+from benchmarks.common import count_parser
 from tests.intake.photos import scan_bomb
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -37,10 +38,8 @@ SLOW_CLIENTS = 18
 SCAN_BOMBS = 2
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
-    parser.add_argument("--uploads", type=int, default=30, help="timed uploads per phase (30)")
-    return parser
+def get_args_parser() -> argparse.ArgumentParser:
+    return count_parser(__doc__, "--uploads", 30, "timed uploads per phase")
 
 
 def normal_photo() -> bytes:

@@ -25,17 +25,15 @@ import numpy as np
 from PIL import Image
 
 import intake
-from benchmarks.common import LoopbackHTTPServer
+from benchmarks.common import LoopbackHTTPServer, count_parser
 from dishlens.settings import Settings, load_settings
 
 RESIZE_SIZE = 256
 CROP_SIZE = 224
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
-    parser.add_argument("--repeats", type=int, default=15, help="timed runs per case (default 15)")
-    return parser
+def get_args_parser() -> argparse.ArgumentParser:
+    return count_parser(__doc__, "--repeats", 15, "timed runs per case")
 
 
 def photo_jpeg(size: tuple[int, int], quality: int, noise: float, seed: int = 0) -> bytes:

@@ -6,6 +6,7 @@ and the benchmarks start and check them one way.
 
 from __future__ import annotations
 
+import argparse
 import math
 import resource
 import statistics
@@ -69,3 +70,10 @@ def peak_rss_mb() -> float:
 def median_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
     """The median of paired ratios: the fair summary when both sides were timed in turn."""
     return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
+
+
+def count_parser(doc: str | None, flag: str, default: int, what: str) -> argparse.ArgumentParser:
+    """A benchmark's parser with one count option, ``flag`` (``default``: ``what``)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    parser.add_argument(flag, type=int, default=default, help=f"{what} (default {default})")
+    return parser

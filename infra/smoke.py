@@ -142,11 +142,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--app", required=True, help="base URL of the Streamlit app")
     parser.add_argument("--api", help="base URL of the JSON API (default: the --app URL)")
-    parser.add_argument(
-        "--readiness",
-        action="store_true",
-        help="also require /readyz (a task reached directly, not through the load balancer)",
-    )
+    readiness = "also require /readyz (a task reached directly, not through the load balancer)"
+    parser.add_argument("--readiness", action="store_true", help=readiness)
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait in all (default: 300)"
     )

@@ -20,7 +20,7 @@ from PIL import Image
 from api.main import create_app
 from classifier import Classifier, load_classifier
 from dishlens.settings import Settings
-from tests.support.servers import LoopbackHTTPServer
+from tests.support.servers import LoopbackHTTPServer, served_in_thread
 
 # ---------------------------------------------------------------------------------------------
 # MODEL AND APP
@@ -136,11 +136,8 @@ def photo_server(jpeg_bytes: bytes) -> Iterator[PhotoServer]:
     """A threaded HTTP server on 127.0.0.1 serving /food.jpg, /slow.jpg, /page.jpg, 404s."""
     server = PhotoServer(_PhotoHandler)
     server.hits, server.photo = 0, jpeg_bytes
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with served_in_thread(server):
+        yield server
 
 
 # ---------------------------------------------------------------------------------------------

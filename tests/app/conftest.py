@@ -6,7 +6,6 @@ import io
 import json
 import shutil
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -19,7 +18,7 @@ from classifier.artifact import seal_card
 from classifier.predictor import DEFAULT_MODEL_DIR
 from tests.conftest import FOOD_MNIST
 from tests.support.chat_server import ChatServer
-from tests.support.servers import LoopbackHTTPServer
+from tests.support.servers import LoopbackHTTPServer, served_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -147,12 +146,8 @@ def image_server(dish_jpeg: bytes) -> Iterator[str]:
         def log_message(self, *args) -> None:
             pass
 
-    server = LoopbackHTTPServer(Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join()
+    with served_in_thread(LoopbackHTTPServer(Handler)) as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ shows up as a failing test, never as traffic.
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
@@ -18,7 +17,7 @@ import pytest
 
 from dishlens.settings import Settings, load_settings
 from tests.intake import photos
-from tests.support.servers import LoopbackHTTPServer
+from tests.support.servers import LoopbackHTTPServer, served_in_thread
 
 # ---------------------------------------------------------------------------------------------
 # SETTINGS
@@ -168,12 +167,8 @@ def _routes() -> dict[str, Route]:
 
 @pytest.fixture(scope="session")
 def _image_server() -> Iterator[ImageServer]:
-    server = ImageServer(_routes())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with served_in_thread(ImageServer(_routes())) as server:
+        yield server
 
 
 @pytest.fixture

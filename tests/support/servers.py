@@ -11,14 +11,20 @@ import socket
 import socketserver
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from socketserver import BaseServer
+from typing import TypeVar
 
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+ServerT = TypeVar("ServerT", bound=BaseServer)
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):
@@ -102,3 +108,15 @@ def allocator() -> str:
         if f"lib{name}" in maps:
             return name
     return "glibc malloc"
+
+
+@contextlib.contextmanager
+def served_in_thread(server: ServerT) -> Iterator[ServerT]:
+    """Run ``server.serve_forever`` on a daemon thread for the block; shut it down after."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
