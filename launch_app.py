@@ -5,6 +5,11 @@ process). This launcher loads it first, into ``classifier``'s process-level cach
 starts Streamlit in the same process, so ``/_stcore/health`` answers only once the model is
 ready and the first visitor finds it loaded. Options after the script name go to Streamlit,
 e.g. ``python launch_app.py --server.port=8501 --server.address=0.0.0.0``.
+
+A model that cannot load stops the launcher with one line and status 1 (a bad setting: status
+2), before anything listens: in the cloud the health check then never passes and the
+deployment is rolled back, instead of a server that answers every visitor with an error.
+``streamlit run app.py`` keeps showing people the friendly error on the page instead.
 """
 
 from __future__ import annotations
@@ -20,26 +25,34 @@ logger = logging.getLogger("dishlens.launch")
 
 def preload() -> None:
     """Load the settings' model into the shared cache, and import and read what the page's
-    first run needs (its modules, the dish facts); a failure is logged, not raised, so that
-    the page starts and shows people the friendly error."""
+    first run needs (its modules, the dish facts).
+
+    Raises:
+        SettingsError: a setting holds a value DishLens cannot use.
+        ModelArtifactError, ModelDownloadError: the model cannot be loaded.
+    """
     import app_support  # noqa: F401  (imports intake and llm_client for the page's first run)
     from classifier import shared_classifier
-    from dishlens.errors import DishLensError
     from dishlens.settings import load_settings
     from llm_client.facts import load_cards
 
-    try:
-        settings = load_settings()
-        logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
-        load_cards()
-        shared_classifier(settings.model_uri, settings)
-    except DishLensError as error:
-        logging.basicConfig(format=LOG_FORMAT)
-        logger.error("model not preloaded error=%s: %s", type(error).__name__, error)
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    load_cards()
+    shared_classifier(settings.model_uri, settings)
 
 
 def main(argv: list[str]) -> None:
-    preload()
+    from classifier import ClassifierError
+    from dishlens.settings import exit_on_bad_setting
+
+    with exit_on_bad_setting("launch_app"):
+        try:
+            preload()
+        except ClassifierError as error:
+            logger.critical("model not loaded error=%s", type(error).__name__)
+            print(f"launch_app: the model could not be loaded: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
     from streamlit.web import cli
 
     cli.main(["run", str(APP), *argv], prog_name="streamlit")

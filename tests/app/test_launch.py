@@ -31,11 +31,22 @@ def test_preload_fills_the_cache_the_page_reads(caplog, monkeypatch, forced_mode
     assert len([r for r in caplog.records if r.getMessage().startswith("model loaded")]) == 1
 
 
-def test_a_model_that_cannot_load_is_logged_and_the_page_still_starts(
-    caplog, monkeypatch, tmp_path
+def test_a_model_that_cannot_load_stops_the_launcher_before_it_listens(
+    monkeypatch, tmp_path, capsys
 ):
     monkeypatch.setenv("MODEL_URI", str(tmp_path / "no-model-here"))
-    caplog.set_level(logging.INFO)
-    launch_app.preload()  # does not raise: the page will show people the friendly error
-    (record,) = [r for r in caplog.records if r.getMessage().startswith("model not preloaded")]
-    assert record.levelno == logging.ERROR and "error=" in record.getMessage()
+    with pytest.raises(SystemExit) as stopped:
+        launch_app.main(["--server.port", "1"])  # never reached: nothing starts listening
+    assert stopped.value.code == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("launch_app: the model could not be loaded:")
+    assert str(tmp_path) not in line  # no server paths in what people read
+
+
+def test_a_bad_setting_stops_the_launcher_with_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_THREADS", "many")
+    with pytest.raises(SystemExit) as stopped:
+        launch_app.main([])
+    assert stopped.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("launch_app: ") and "TORCH_THREADS" in line
