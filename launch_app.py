@@ -17,8 +17,11 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 APP = Path(__file__).resolve().parent / "app.py"
+# Above the load balancer's highest idle timeout (3600 s), as the API's command sets it.
+KEEP_ALIVE_S = 3660
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 logger = logging.getLogger("dishlens.launch")
 
@@ -42,6 +45,25 @@ def preload() -> None:
     shared_classifier(settings.model_uri, settings)
 
 
+def keep_connections_alive(seconds: int = KEEP_ALIVE_S) -> None:
+    """Keep idle HTTP connections open for ``seconds``.
+
+    Streamlit 1.67 serves through uvicorn with uvicorn's 5 s keep-alive and has no option for
+    it. Behind a load balancer that keeps idle connections longer (the ALB: 600 s), the
+    balancer can send a request down a connection the server is closing, and the person gets
+    a 502. Streamlit builds uvicorn's settings in one private function; this wraps it (a test
+    fails loudly if a Streamlit upgrade moves it).
+    """
+    from streamlit.web.server.starlette import starlette_server
+
+    build = starlette_server._get_uvicorn_config_kwargs
+
+    def with_keep_alive() -> dict[str, Any]:
+        return {**build(), "timeout_keep_alive": seconds}
+
+    starlette_server._get_uvicorn_config_kwargs = with_keep_alive
+
+
 def main(argv: list[str]) -> None:
     from classifier import ClassifierError
     from dishlens.settings import exit_on_bad_setting
@@ -53,6 +75,7 @@ def main(argv: list[str]) -> None:
             logger.critical("model not loaded error=%s", type(error).__name__)
             print(f"launch_app: the model could not be loaded: {error}", file=sys.stderr)
             raise SystemExit(1) from None
+    keep_connections_alive()
     from streamlit.web import cli
 
     cli.main(["run", str(APP), *argv], prog_name="streamlit")

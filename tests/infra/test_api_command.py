@@ -84,7 +84,7 @@ def test_the_deployed_api_command_keeps_an_idle_connection_open_past_uvicorns_de
     # keep-alive (5 s) would close them first and the ALB would answer 502. Here: one request,
     # 7 s idle, a second request on the same socket.
     port = free_port()
-    env = dict(os.environ, MODEL_URI=str(ROOT / "no-such-model"))
+    env = dict(os.environ, API_WORKER_PROCESSES="false")  # the bundled model, in threads
     server = subprocess.Popen(
         api_command(port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
