@@ -164,3 +164,35 @@ def test_the_gate_accepts_an_equal_model_and_refuses_a_damaged_one(
     assert listed["KeyCount"] == 0  # a refused candidate is not uploaded
     assert json.loads(get(bucket, "models/food10/production"))["version"] == "2"
     assert load_classifier(registry + "production").card["version"] == "equal"
+
+
+@pytest.mark.needs_data
+def test_feedback_flows_from_the_store_to_a_promoted_model(
+    publish_model, bucket, food_mnist, tmp_path, capsys
+) -> None:
+    """Answers stored on S3 by the app's store -> read as training data -> a short fine-tune
+    of the production model -> the gate -> the pointer -> load_classifier."""
+    from classifier import train
+    from tests.classifier.test_cli import train_args
+    from tests.classifier.test_train_feedback import feedback_from_shared_photos
+
+    registry = f"s3://{bucket}/models/food10/"
+    gate = ("--promote", "--eval-data", str(food_mnist), "--eval-limit-per-class", "3")
+    production = BUNDLED_MODELS / "food10-lite0"
+    assert run(publish_model, str(production), registry + "1/", *gate) == 0
+    capsys.readouterr()
+
+    feedback_from_shared_photos(food_mnist, f"s3://{bucket}/feedback/")
+    out = tmp_path / "next"
+    recipe = ("--init-from", str(production), "--fix-res", "--frozen-blocks", "16", "--lr", "1e-5")
+    extra = ("--extra-data", f"s3://{bucket}/feedback/:2", "--name", "food10-next")
+    limit = ("--limit-per-class", "10")  # enough val photos to calibrate the statuses on
+    card = train.main(train_args(food_mnist, out, *recipe, *extra, *limit))
+    assert card["training"]["sources"][1]["images"] == 4
+
+    assert run(publish_model, str(out), registry + "2/", *gate) == 0
+    decision = printed_decision(capsys)
+    assert decision["accepted"] and decision["against_production"]["mcnemar_p_value"] > 0.05
+    promoted = load_classifier(registry + "production")
+    assert promoted.card["name"] == "food10-next"
+    assert promoted.card["training"]["sources"][1]["source"] == f"s3://{bucket}/feedback/"
