@@ -31,7 +31,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as `python scripts/publish_model.py`
@@ -53,6 +53,9 @@ from classifier.errors import (  # noqa: E402
 )
 from classifier.s3 import split_uri  # noqa: E402
 from dishlens.errors import DishLensError  # noqa: E402
+
+if TYPE_CHECKING:
+    from classifier.registry import GateBars
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -132,7 +135,7 @@ def promote(
     *,
     split: str = "val",
     limit_per_class: int | None = None,
-    bars: Any = None,
+    bars: GateBars | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Gate the candidate in ``model_dir`` against the registry's production model; when
