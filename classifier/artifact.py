@@ -293,9 +293,15 @@ def _unreadable(weights: Path) -> ModelArtifactError:
 def fetch_s3_model(uri: str, cache_dir: Path) -> Path:
     """Download ``s3://bucket/prefix/`` once into ``cache_dir`` and return the local directory.
 
-    A cached copy is reused only while its weights still match its card's checksum.
+    A cached copy is reused only while its weights still match its card's checksum. A
+    registry's ``…/production`` pointer is read first and the version it names is fetched
+    (:mod:`classifier.registry`), each version cached under its own name.
     """
+    from classifier.registry import is_pointer, resolve_pointer
     from classifier.s3 import contained, download_prefix, split_uri
+
+    if is_pointer(uri):
+        uri = resolve_pointer(uri)
 
     bucket, prefix = split_uri(uri)
     local = contained(cache_dir, f"{bucket}/{prefix}")

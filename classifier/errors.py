@@ -43,6 +43,14 @@ class PublishError(ClassifierError, OSError):
     """The model could not be published: the version exists, or S3 refused the upload."""
 
 
+class PromotionRefusedError(PublishError):
+    """The promotion gate refused a candidate; ``comparison`` is the gate's full record."""
+
+    def __init__(self, message: str, comparison: dict) -> None:
+        self.comparison = comparison
+        super().__init__(message)
+
+
 # ---------------------------------------------------------------------------------------------
 # INPUT AND OPTION ERRORS
 

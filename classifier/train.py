@@ -1,6 +1,14 @@
 """Fine-tune EfficientNet-Lite on a Food-101-layout folder and write a model artifact.
 
     python -m classifier.train --data ../shared/data/food-mnist --out runs/food10
+    python -m classifier.train --data DATA --extra-data s3://BUCKET/feedback/:3 --out runs/next
+
+``--extra-data SOURCE[:WEIGHT]`` (repeatable) adds the photos of a feedback folder or prefix
+(what the app's "Right dish?" store wrote; :func:`classifier.data.read_feedback`) to the training
+split only: each of its photos is drawn WEIGHT times as often as a ``--data`` photo (a weighted
+sampler, with replacement, as many draws an epoch as there are photos). Validation, calibration
+and everything measured for promotion stay on ``--data``'s own splits, so feedback never grades
+the model it trained. Photos of dishes the model does not have are counted and left out.
 
 Each epoch ends with a checkpoint (``OUT/checkpoint.pt``); ``--resume`` continues from it. After
 the last epoch the script calibrates on the validation split (temperature, thresholds), fits the
@@ -20,7 +28,7 @@ from typing import Any, cast
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, WeightedRandomSampler
 from tqdm import tqdm
 
 from classifier.artifact import code_version, load_artifact, save_artifact
@@ -33,7 +41,7 @@ from classifier.calibrate import (
     summary,
 )
 from classifier.cli import add_data_arguments, add_option
-from classifier.data import FoodDataset, resolve_data_root
+from classifier.data import FeedbackDataset, FoodDataset, read_feedback, resolve_data_root
 from classifier.metrics import topk_accuracy
 from classifier.model import (
     ARCHITECTURES,
@@ -118,12 +126,26 @@ def eval_preset(args: argparse.Namespace) -> EvalPreset:
     )
 
 
-def make_loader(dataset: FoodDataset, args: argparse.Namespace, *, shuffle: bool) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    args: argparse.Namespace,
+    *,
+    shuffle: bool,
+    sample_weights: list[float] | None = None,
+) -> DataLoader:
+    """A seeded loader; with ``sample_weights``, photos are drawn in proportion to them (with
+    replacement, ``len(dataset)`` draws an epoch) from the same generator."""
     generator = torch.Generator().manual_seed(args.seed)
+    sampler = None
+    if sample_weights is not None:
+        sampler = WeightedRandomSampler(
+            sample_weights, len(sample_weights), replacement=True, generator=generator
+        )
     return DataLoader(
         dataset,
         batch_size=args.batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         generator=generator,
         num_workers=args.workers,
         persistent_workers=args.workers > 0,
@@ -165,7 +187,64 @@ def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoc
     return total_loss / seen
 
 
-def build_card(args, classes, train_set, calibration_card) -> dict[str, Any]:
+def extra_source(text: str) -> str:
+    """An argparse type: ``SOURCE[:WEIGHT]`` with a positive weight (kept as text, so that the
+    checkpoint's copy of the arguments stays plain values)."""
+    split_source_weight(text)
+    return text
+
+
+def split_source_weight(text: str) -> tuple[str, float]:
+    """``"s3://b/fb/:2.5"`` -> ``("s3://b/fb/", 2.5)``; no number after the last ``:`` -> 1."""
+    head, _, tail = text.rpartition(":")
+    try:
+        weight = float(tail)
+    except ValueError:
+        return text, 1.0
+    if not head:
+        raise argparse.ArgumentTypeError(f"{text!r} names no source before its weight")
+    if not (weight > 0 and np.isfinite(weight)):
+        raise argparse.ArgumentTypeError(f"the weight of {head!r} must be a positive number")
+    return head, weight
+
+
+def training_sources(
+    args: argparse.Namespace, train_set: FoodDataset, transform: Any, cache_dir: Path
+) -> tuple[Dataset, list[float] | None, list[dict[str, Any]]]:
+    """The training photos of ``--data`` and every ``--extra-data`` source, each photo's
+    sampling weight (None without extra sources) and what each source gave, for the card."""
+    sources: list[dict[str, Any]] = [
+        {
+            "source": str(args.data),
+            "kind": "food-101 layout",
+            "weight": 1.0,
+            "images": len(train_set),
+        }
+    ]
+    parts: list[Dataset] = [train_set]
+    weights = [1.0] * len(train_set)
+    for text in args.extra_data:
+        uri, weight = split_source_weight(text)
+        feedback = read_feedback(uri, cache_dir)
+        photos = FeedbackDataset(feedback.dishes, train_set.classes, transform)
+        sources.append(
+            {
+                "source": uri,
+                "kind": "feedback",
+                "weight": weight,
+                "images": len(photos),
+                "unknown_dish_photos": photos.unknown,
+                **feedback.summary(),
+            }
+        )
+        parts.append(photos)
+        weights += [weight] * len(photos)
+    if len(parts) == 1:
+        return train_set, None, sources
+    return ConcatDataset(parts), weights, sources
+
+
+def build_card(args, classes, train_set, calibration_card, sources=None) -> dict[str, Any]:
     return {
         "name": args.name,
         "version": datetime.date.today().isoformat(),
@@ -186,6 +265,7 @@ def build_card(args, classes, train_set, calibration_card) -> dict[str, Any]:
             "data": str(args.data),
             "split": "train",
             "images": len(train_set),
+            "sources": sources or [],
             "recipe": {k: v for k, v in vars(args).items() if k not in {"data", "out"}},
         },
         **calibration_card,
@@ -196,14 +276,14 @@ def build_card(args, classes, train_set, calibration_card) -> dict[str, Any]:
     }
 
 
-def finalize(model, args, classes, train_set, train_root, device) -> dict[str, Any]:
+def finalize(model, args, classes, train_set, train_root, device, sources) -> dict[str, Any]:
     """Calibrate (temperature, not-food detectors, thresholds) and write the artifact."""
     options = CalibrationOptions.from_args(args)
     real_photos = Path(args.real_photos) if args.real_photos else None
     result = calibrate(
         model, classes, train_root, eval_preset(args), options, device, real_photos=real_photos
     )
-    card = build_card(args, classes, train_set, result.card)
+    card = build_card(args, classes, train_set, result.card, sources)
     labels = {label: readable_label(label) for label in classes}
     model.cpu()
     return save_artifact(Path(args.out), model, result.scorer, labels, card)
@@ -220,8 +300,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         train_transform = FixResPreset(eval_preset(args))
     else:
         train_transform = TrainPreset(crop_size=args.train_crop_size, shrink_size=args.shrink_size)
-    train_set = FoodDataset(root, "train", train_transform, limit_per_class=args.limit_per_class)
-    classes = train_set.classes
+    food_train = FoodDataset(root, "train", train_transform, limit_per_class=args.limit_per_class)
+    classes = food_train.classes
+    cache_dir = load_settings().model_cache_dir
+    train_set, sample_weights, sources = training_sources(
+        args, food_train, train_transform, cache_dir
+    )
     model = build_model(args.arch, len(classes), image_size=args.val_crop_size)
     if args.init_from:
         model.load_state_dict(initial_weights(Path(args.init_from)))
@@ -243,7 +327,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         ],
         weight_decay=args.weight_decay,
     )
-    loader = make_loader(train_set, args, shuffle=True)
+    loader = make_loader(train_set, args, shuffle=True, sample_weights=sample_weights)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=[args.lr, args.lr * args.head_lr_scale],
@@ -297,7 +381,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             out / CHECKPOINT,
         )
 
-    card = finalize(model, args, classes, train_set, root, device)
+    card = finalize(model, args, classes, train_set, root, device, sources)
     print(summary(out, card))
     return card
 
@@ -308,6 +392,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     parser.add_argument("--data", required=True, help="Food-101-layout folder or s3:// prefix")
     parser.add_argument("--out", required=True, help="directory for the checkpoint and artifact")
+    parser.add_argument(
+        "--extra-data",
+        action="append",
+        default=[],
+        type=extra_source,
+        metavar="SOURCE[:WEIGHT]",
+        help="also train on a feedback folder or s3:// prefix, each photo drawn WEIGHT times as "
+        "often as a --data photo (default 1); repeatable; never used for validation",
+    )
     parser.add_argument("--name", default="dishlens-food", help="model name in the card")
     parser.add_argument(
         "--arch",
