@@ -336,6 +336,138 @@ def choose_gate_classes(data_root: Path, options: CalibrationOptions) -> FoodGat
     return gate
 
 
+@dataclass(frozen=True)
+class DishCalibration:
+    """The temperature and unsure threshold, fitted on photos the model never trained on."""
+
+    temperature: float
+    unsure_probability: float
+    metrics: dict[str, Any]
+    photos: str
+
+
+def calibrate_dish_probabilities(
+    model: FoodNet,
+    classes: list[str],
+    data_root: Path,
+    preset: EvalPreset,
+    options: CalibrationOptions,
+    device: torch.device,
+) -> DishCalibration:
+    val_set = FoodDataset(
+        data_root, options.val_split, preset, limit_per_class=options.limit_per_class
+    )
+    logits, _, targets = collect_outputs(model, _loader(val_set, options.batch_size), device, "val")
+    temperature = fit_temperature(logits, targets)
+    unsure_probability = choose_unsure_threshold(
+        F.softmax(logits / temperature, dim=1),
+        targets,
+        confident_precision=options.confident_precision,
+        precision_confidence=options.precision_confidence,
+        max_flagged=options.max_flagged,
+    )
+    metrics = {
+        "split": options.val_split,
+        "images": len(val_set),
+        **measure(logits, targets, classes, temperature),
+    }
+    photos = f"{data_root.name} {options.val_split} ({len(val_set)})"
+    return DishCalibration(temperature, unsure_probability, metrics, photos)
+
+
+@dataclass(frozen=True)
+class NotFoodFit:
+    """The food gate and food score, and the photos that fitted and checked them."""
+
+    gate: FoodGate
+    score: FoodScore
+    min_food_score: float
+    food_root: Path
+    food: PhotoSignals
+    food_targets: torch.Tensor
+    food_halves: tuple[list[int], list[int]]
+    non_food: PhotoSignals
+    non_food_halves: tuple[list[int], list[int]]
+
+
+def fit_not_food(
+    model: FoodNet,
+    scorer: MahalanobisScorer,
+    classes: list[str],
+    data_root: Path,
+    preset: EvalPreset,
+    options: CalibrationOptions,
+    temperature: float,
+    real_photos: Path | None,
+) -> NotFoodFit:
+    """The food gate's classes from ``data_root``'s training photos; the food score fitted on
+    every other real food photo against every other generated non-food image."""
+    model = model.cpu()
+    gate = choose_gate_classes(data_root, options)
+    food_root = real_photos or data_root
+    food_set = FoodDataset(food_root, "train", limit_per_class=options.limit_per_class)
+    batches = photo_batches(food_set, options.batch_size, "real photos")
+    food = photo_signals(model, scorer, gate, preset, batches)
+    images = nonfood_images()
+    non_food = photo_signals(model, scorer, gate, preset, iter([[i.image for i in images]]))
+    food_halves, non_food_halves = alternate_halves(len(food_set)), split_indices(images)
+    score, min_food_score = fit_food_score(
+        food[food_halves[0]], non_food[non_food_halves[0]], temperature, options.food_refusal_rate
+    )
+    return NotFoodFit(
+        gate,
+        score,
+        min_food_score,
+        food_root,
+        food,
+        _targets_in(food_set, classes),
+        food_halves,
+        non_food,
+        non_food_halves,
+    )
+
+
+def calibration_record(
+    options: CalibrationOptions,
+    dish: DishCalibration,
+    not_food: NotFoodFit,
+    thresholds: dict[str, float],
+    distance_fit: str,
+) -> dict[str, Any]:
+    """The card's ``calibration``: the options, which photos set what, and the statuses on
+    the fitting and checking halves."""
+
+    def report(signals: PhotoSignals, targets: torch.Tensor | None = None) -> dict[str, float]:
+        return status_report(signals, dish.temperature, not_food.score, thresholds, targets)
+
+    (food_fit, food_check), (non_food_fit, non_food_check) = (
+        not_food.food_halves,
+        not_food.non_food_halves,
+    )
+    food, targets, non_food = not_food.food, not_food.food_targets, not_food.non_food
+    return {
+        "options": dataclasses.asdict(options),
+        "set_by": {
+            "temperature": dish.photos,
+            "unsure_probability": dish.photos,
+            "food_score and min_food_score": f"{not_food.food_root.name} train, every other "
+            f"photo ({len(food_fit)}), against the generated non-food set, every other image "
+            f"of each kind ({len(non_food_fit)})",
+            "feature distance": distance_fit,
+        },
+        "real_photos": {
+            "data": str(not_food.food_root),
+            "fit": report(food[food_fit], targets[food_fit]),
+            "check": report(food[food_check], targets[food_check]),
+        },
+        "non_food": {
+            "fit": report(non_food[non_food_fit]),
+            "check": report(non_food[non_food_check]),
+        },
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
 def calibrate(
     model: FoodNet,
     classes: list[str],
@@ -362,79 +494,26 @@ def calibrate(
     """
     device = device or torch.device("cpu")
     model = model.to(device)
-    limit = options.limit_per_class
-    val_set = FoodDataset(data_root, options.val_split, preset, limit_per_class=limit)
-    val_logits, _, val_targets = collect_outputs(
-        model, _loader(val_set, options.batch_size), device, "val"
-    )
+    dish = calibrate_dish_probabilities(model, classes, data_root, preset, options, device)
     distance_fit = "kept from the model's last calibration (same weights)"
     if scorer is None:
         scorer, distance_fit = fit_distance_scorer(model, classes, data_root, preset, options)
-    temperature = fit_temperature(val_logits, val_targets)
-    unsure_probability = choose_unsure_threshold(
-        F.softmax(val_logits / temperature, dim=1),
-        val_targets,
-        confident_precision=options.confident_precision,
-        precision_confidence=options.precision_confidence,
-        max_flagged=options.max_flagged,
+    not_food = fit_not_food(
+        model, scorer, classes, data_root, preset, options, dish.temperature, real_photos
     )
-
-    model = model.cpu()
-    gate = choose_gate_classes(data_root, options)
-    food_root = real_photos or data_root
-    food_set = FoodDataset(food_root, "train", limit_per_class=limit)
-    food = photo_signals(
-        model, scorer, gate, preset, photo_batches(food_set, options.batch_size, "real photos")
-    )
-    food_targets = _targets_in(food_set, classes)
-    non_food_images = nonfood_images()
-    non_food = photo_signals(
-        model, scorer, gate, preset, iter([[item.image for item in non_food_images]])
-    )
-    food_fit, food_check = alternate_halves(len(food_set))
-    non_food_fit, non_food_check = split_indices(non_food_images)
-    score, min_food_score = fit_food_score(
-        food[food_fit], non_food[non_food_fit], temperature, options.food_refusal_rate
-    )
-    thresholds = {"unsure_probability": unsure_probability, "min_food_score": min_food_score}
-
-    def report(signals: PhotoSignals, targets: torch.Tensor | None = None) -> dict[str, float]:
-        return status_report(signals, temperature, score, thresholds, targets)
-
-    metrics = {
-        "split": options.val_split,
-        "images": len(val_set),
-        **measure(val_logits, val_targets, classes, temperature),
+    thresholds = {
+        "unsure_probability": dish.unsure_probability,
+        "min_food_score": not_food.min_food_score,
     }
     return Calibration(
         scorer=scorer,
         card={
-            "metrics": metrics,
-            "temperature": temperature,
+            "metrics": dish.metrics,
+            "temperature": dish.temperature,
             "thresholds": thresholds,
-            "food_gate": {**gate.to_card(), "score": score.to_card()},
+            "food_gate": {**not_food.gate.to_card(), "score": not_food.score.to_card()},
             "not_food_detector": NOT_FOOD_DETECTOR,
-            "calibration": {
-                "options": dataclasses.asdict(options),
-                "set_by": {
-                    "temperature": f"{data_root.name} {options.val_split} ({len(val_set)})",
-                    "unsure_probability": f"{data_root.name} {options.val_split} ({len(val_set)})",
-                    "food_score and min_food_score": f"{food_root.name} train, every other "
-                    f"photo ({len(food_fit)}), against the generated non-food set, every "
-                    f"other image of each kind ({len(non_food_fit)})",
-                    "feature distance": distance_fit,
-                },
-                "real_photos": {
-                    "data": str(food_root),
-                    "fit": report(food[food_fit], food_targets[food_fit]),
-                    "check": report(food[food_check], food_targets[food_check]),
-                },
-                "non_food": {
-                    "fit": report(non_food[non_food_fit]),
-                    "check": report(non_food[non_food_check]),
-                },
-                "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            },
+            "calibration": calibration_record(options, dish, not_food, thresholds, distance_fit),
         },
     )
 

@@ -46,6 +46,7 @@ from classifier.metrics import topk_accuracy
 from classifier.model import (
     ARCHITECTURES,
     TRUNK_BLOCKS,
+    FoodNet,
     build_model,
     freeze_batchnorm_statistics,
     freeze_trunk,
@@ -289,24 +290,15 @@ def finalize(model, args, classes, train_set, train_root, device, sources) -> di
     return save_artifact(Path(args.out), model, result.scorer, labels, card)
 
 
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    set_seed(args.seed)
-    device = pick_device(args.device)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    root = resolve_data_root(args.data, load_settings().model_cache_dir)
-    train_transform: FixResPreset | TrainPreset
+def train_transform(args: argparse.Namespace) -> FixResPreset | TrainPreset:
     if args.fix_res:
-        train_transform = FixResPreset(eval_preset(args))
-    else:
-        train_transform = TrainPreset(crop_size=args.train_crop_size, shrink_size=args.shrink_size)
-    food_train = FoodDataset(root, "train", train_transform, limit_per_class=args.limit_per_class)
-    classes = food_train.classes
-    cache_dir = load_settings().model_cache_dir
-    train_set, sample_weights, sources = training_sources(
-        args, food_train, train_transform, cache_dir
-    )
-    model = build_model(args.arch, len(classes), image_size=args.val_crop_size)
+        return FixResPreset(eval_preset(args))
+    return TrainPreset(crop_size=args.train_crop_size, shrink_size=args.shrink_size)
+
+
+def prepare_model(args: argparse.Namespace, num_classes: int, device: torch.device) -> FoodNet:
+    """The network to train: ImageNet weights or ``--init-from``'s, the frozen part frozen."""
+    model = build_model(args.arch, num_classes, image_size=args.val_crop_size)
     if args.init_from:
         model.load_state_dict(initial_weights(Path(args.init_from)))
     freeze_trunk(model, args.frozen_blocks)
@@ -315,71 +307,101 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     model.test_time_flip = args.test_time_flip
     # torch's stubs have no overload of Module.to with both a device and a memory format.
     model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return model
 
+
+def make_optimizer(
+    model: FoodNet, args: argparse.Namespace, steps: int
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.OneCycleLR]:
+    """AdamW with the head at ``--head-lr-scale`` times the trunk's rate, on a one-cycle
+    schedule of ``steps`` steps."""
     head_params = list(model.head.parameters())
     trunk_params = [
         p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("head.")
     ]
+    rates = [args.lr, args.lr * args.head_lr_scale]
     optimizer = torch.optim.AdamW(
-        [
-            {"params": trunk_params, "lr": args.lr},
-            {"params": head_params, "lr": args.lr * args.head_lr_scale},
-        ],
+        [{"params": trunk_params, "lr": rates[0]}, {"params": head_params, "lr": rates[1]}],
         weight_decay=args.weight_decay,
     )
-    loader = make_loader(train_set, args, shuffle=True, sample_weights=sample_weights)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=[args.lr, args.lr * args.head_lr_scale],
-        total_steps=args.epochs * len(loader),
-        pct_start=args.warmup_fraction,
+        optimizer, max_lr=rates, total_steps=steps, pct_start=args.warmup_fraction
     )
+    return optimizer, scheduler
+
+
+def resume(out: Path, args: argparse.Namespace, model, optimizer, scheduler, loader) -> int:
+    """With ``--resume`` and a checkpoint in ``out``: restore everything from it and return the
+    epoch to start at; else 0."""
+    if not (args.resume and (out / CHECKPOINT).is_file()):
+        return 0
+    checkpoint = load_checkpoint(out / CHECKPOINT)
+    if checkpoint["args"]["epochs"] != args.epochs:
+        raise SystemExit(
+            f"{out / CHECKPOINT} belongs to a {checkpoint['args']['epochs']}-epoch run; "
+            "--resume finishes that run. To train further with a new schedule, use "
+            f"--init-from {out / CHECKPOINT} and a new --out."
+        )
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["lr_scheduler"])
+    restore_rng(checkpoint["rng"], loader)
+    start_epoch = checkpoint["epoch"] + 1
+    print(f"Resuming from {out / CHECKPOINT} at epoch {start_epoch + 1}.")
+    return start_epoch
+
+
+def save_checkpoint(out: Path, epoch: int, args, classes, model, optimizer, scheduler, loader):
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "lr_scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+            "rng": rng_state(loader),
+            "args": vars(args),
+            "classes": classes,
+        },
+        out / CHECKPOINT,
+    )
+
+
+def report_epoch(epoch: int, loss: float, logits, targets, args, started: float) -> None:
+    print(
+        f"epoch {epoch + 1}: loss {loss:.3f}, {args.val_split} "
+        f"top-1 {topk_accuracy(logits, targets, 1):.3f}, "
+        f"top-3 {topk_accuracy(logits, targets, 3):.3f}"
+        f" ({time.perf_counter() - started:.0f} s)",
+        flush=True,
+    )
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    set_seed(args.seed)
+    device = pick_device(args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache_dir = load_settings().model_cache_dir
+    root = resolve_data_root(args.data, cache_dir)
+    transform = train_transform(args)
+    food_train = FoodDataset(root, "train", transform, limit_per_class=args.limit_per_class)
+    classes = food_train.classes
+    train_set, sample_weights, sources = training_sources(args, food_train, transform, cache_dir)
+    model = prepare_model(args, len(classes), device)
+    loader = make_loader(train_set, args, shuffle=True, sample_weights=sample_weights)
+    optimizer, scheduler = make_optimizer(model, args, args.epochs * len(loader))
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-
-    start_epoch = 0
-    if args.resume and (out / CHECKPOINT).is_file():
-        checkpoint = load_checkpoint(out / CHECKPOINT)
-        if checkpoint["args"]["epochs"] != args.epochs:
-            raise SystemExit(
-                f"{out / CHECKPOINT} belongs to a {checkpoint['args']['epochs']}-epoch run; "
-                "--resume finishes that run. To train further with a new schedule, use "
-                f"--init-from {out / CHECKPOINT} and a new --out."
-            )
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["lr_scheduler"])
-        restore_rng(checkpoint["rng"], loader)
-        start_epoch = checkpoint["epoch"] + 1
-        print(f"Resuming from {out / CHECKPOINT} at epoch {start_epoch + 1}.")
-
-    val_loader = make_loader(
-        FoodDataset(root, args.val_split, eval_preset(args), limit_per_class=args.limit_per_class),
-        args,
-        shuffle=False,
+    start_epoch = resume(out, args, model, optimizer, scheduler, loader)
+    val_set = FoodDataset(
+        root, args.val_split, eval_preset(args), limit_per_class=args.limit_per_class
     )
+    val_loader = make_loader(val_set, args, shuffle=False)
     for epoch in range(start_epoch, args.epochs):
         started = time.perf_counter()
         loss = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, args)
         logits, _, targets = collect_outputs(model, val_loader, device, "val")
-        print(
-            f"epoch {epoch + 1}: loss {loss:.3f}, {args.val_split} "
-            f"top-1 {topk_accuracy(logits, targets, 1):.3f}, "
-            f"top-3 {topk_accuracy(logits, targets, 3):.3f}"
-            f" ({time.perf_counter() - started:.0f} s)",
-            flush=True,
-        )
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "lr_scheduler": scheduler.state_dict(),
-                "epoch": epoch,
-                "rng": rng_state(loader),
-                "args": vars(args),
-                "classes": classes,
-            },
-            out / CHECKPOINT,
-        )
+        report_epoch(epoch, loss, logits, targets, args, started)
+        save_checkpoint(out, epoch, args, classes, model, optimizer, scheduler, loader)
 
     card = finalize(model, args, classes, train_set, root, device, sources)
     print(summary(out, card))
