@@ -51,7 +51,7 @@ from classifier.metrics import (
 )
 from classifier.model import FoodNet
 from classifier.nonfood import NonFoodImage, nonfood_images, split
-from classifier.predictor import FoodSignal, status_masks
+from classifier.predictor import food_signal, status_masks
 from classifier.presets import EvalPreset
 from dishlens.settings import exit_on_bad_setting
 
@@ -251,6 +251,9 @@ class PhotoSignals:
     def __getitem__(self, rows: Any) -> PhotoSignals:
         return PhotoSignals(self.logits[rows], self.ood[rows], self.gate[rows])
 
+    def probabilities(self, temperature: float) -> torch.Tensor:
+        return F.softmax(self.logits / temperature, dim=1)
+
 
 @torch.no_grad()
 def photo_signals(
@@ -289,9 +292,9 @@ def status_report(
     targets: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """The share of each status; with ``targets``, also the accuracy among confident answers."""
-    probs = F.softmax(signals.logits / temperature, dim=1)
+    probs = signals.probabilities(temperature)
     top = probs.max(1).values
-    food = FoodSignal(signals.gate.food_mass, score(signals.gate, top))
+    food = food_signal(signals.gate, score, top)
     not_food, unsure = status_masks(top, signals.ood, food, thresholds)
     confident = ~not_food & ~unsure
     report = {
@@ -315,13 +318,12 @@ def fit_food_score(
     """The food score and its threshold: the ``refusal_rate`` quantile of the food photos'
     scores, so that about that share of real food is refused."""
 
-    def features(signals: PhotoSignals) -> torch.Tensor:
-        top = F.softmax(signals.logits / temperature, dim=1).max(1).values
-        return food_score_features(signals.gate, top)
-
-    score = FoodScore.fit(features(food), features(not_food))
-    top = F.softmax(food.logits / temperature, dim=1).max(1).values
-    threshold = float(torch.quantile(score(food.gate, top).double(), refusal_rate))
+    food_top = food.probabilities(temperature).max(1).values
+    not_food_top = not_food.probabilities(temperature).max(1).values
+    score = FoodScore.fit(
+        food_score_features(food.gate, food_top), food_score_features(not_food.gate, not_food_top)
+    )
+    threshold = float(torch.quantile(score(food.gate, food_top).double(), refusal_rate))
     return score, threshold
 
 

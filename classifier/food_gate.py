@@ -42,7 +42,7 @@ IMAGENET_FOOD_BLOCK = tuple(i for i in range(923, 970) if i != 958)
 
 
 class FoodGate:
-    """``food_mass(images)``: the ImageNet probability on food classes, one value a photo."""
+    """``signals(images)``: the ImageNet food mass and entropy, one value each a photo."""
 
     def __init__(
         self,
@@ -60,9 +60,6 @@ class FoodGate:
         with torch.inference_mode():
             logits = self._network(batch)
         return F.softmax(logits, dim=1)
-
-    def food_mass(self, images: list[Image.Image]) -> torch.Tensor:
-        return food_mass(self.imagenet_probabilities(images), self.food_classes)
 
     def signals(self, images: list[Image.Image]) -> GateSignals:
         return gate_signals(self.imagenet_probabilities(images), self.food_classes)

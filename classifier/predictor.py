@@ -158,7 +158,7 @@ class Classifier:
             gate = self._gate.signals(images)
         else:
             gate = None
-        return probs, ood, self._food_signal(gate, probs.max(1).values)
+        return probs, ood, food_signal(gate, self._food_score, probs.max(1).values)
 
     def _predictions(
         self,
@@ -185,15 +185,6 @@ class Classifier:
             ]
             predictions.append(Prediction(status, top, float(score), food_score, latency_ms))
         return predictions
-
-    def _food_signal(
-        self, gate: GateSignals | None, top_probability: torch.Tensor
-    ) -> FoodSignal | None:
-        if gate is None:
-            return None
-        if self._food_score is None:  # a card from before the food score: the mass alone
-            return FoodSignal(mass=gate.food_mass, score=None)
-        return FoodSignal(mass=gate.food_mass, score=self._food_score(gate, top_probability))
 
     def _start_food_gate(self, images: list[Image.Image]) -> Future[GateSignals] | None:
         """Run the food gate on a single-threaded helper, beside the classifier.
@@ -228,6 +219,16 @@ class FoodSignal:
 
     mass: torch.Tensor
     score: torch.Tensor | None
+
+
+def food_signal(
+    gate: GateSignals | None, score: FoodScore | None, top_probability: torch.Tensor
+) -> FoodSignal | None:
+    """What :func:`status_masks` reads of the food gate: its mass, and the food score's logit
+    where the card has a food score (cards from before it have the mass alone)."""
+    if gate is None:
+        return None
+    return FoodSignal(gate.food_mass, None if score is None else score(gate, top_probability))
 
 
 def _published_food_scores(food: FoodSignal | None, count: int) -> list[float | None]:

@@ -49,8 +49,8 @@ def test_real_dishes_carry_more_food_mass_than_non_food_photos(food_mnist: Path)
     for entry in entries:
         with Image.open(food_mnist / "images" / f"{entry}.jpg") as image:
             photos.append(image.convert("RGB"))
-    food = gate.food_mass(photos)
-    others = gate.food_mass([item.image for item in nonfood_images()])
+    food = gate.signals(photos).food_mass
+    others = gate.signals([item.image for item in nonfood_images()]).food_mass
     assert food.median() > 5 * others.median()
     assert (others < 0.1).float().mean() >= 0.8
 
