@@ -22,18 +22,28 @@ def per_class_accuracy(logits: torch.Tensor, targets: torch.Tensor, n_classes: i
     ]
 
 
-def expected_calibration_error(probs: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
-    """ECE with equal-width confidence bins (Guo et al., 2017)."""
+def reliability_bins(
+    probs: torch.Tensor, targets: torch.Tensor, bins: int = 15
+) -> list[tuple[float, float, int]]:
+    """``(mean confidence, accuracy, count)`` for each non-empty equal-width confidence bin."""
     confidence, predicted = probs.max(dim=1)
     correct = predicted.eq(targets).float()
-    edges = torch.linspace(0, 1, bins + 1)
-    ece = torch.zeros(())
-    for low, high in itertools.pairwise(edges):
+    rows = []
+    for low, high in itertools.pairwise(torch.linspace(0, 1, bins + 1).tolist()):
         in_bin = (confidence > low) & (confidence <= high)
         if in_bin.any():
-            gap = (confidence[in_bin].mean() - correct[in_bin].mean()).abs()
-            ece += gap * in_bin.float().mean()
-    return ece.item()
+            rows.append(
+                (confidence[in_bin].mean().item(), correct[in_bin].mean().item(), int(in_bin.sum()))
+            )
+    return rows
+
+
+def expected_calibration_error(probs: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
+    """ECE with equal-width confidence bins (Guo et al., 2017)."""
+    rows = reliability_bins(probs, targets, bins)
+    return sum(abs(confidence - accuracy) * count for confidence, accuracy, count in rows) / len(
+        targets
+    )
 
 
 def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:

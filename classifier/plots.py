@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from classifier.metrics import reliability_bins
 
 STATUSES = ("confident", "unsure", "not_food")
 STATUS_COLOURS = {"confident": "tab:green", "unsure": "tab:orange", "not_food": "tab:grey"}
@@ -32,29 +33,13 @@ def figure(path: Path, *, size: tuple[float, float] = (6.4, 4.4), columns: int =
         plt.close(fig)
 
 
-def reliability_bins(
-    probs: torch.Tensor, targets: torch.Tensor, bins: int = 10
-) -> list[tuple[float, float, int]]:
-    """``(mean confidence, accuracy, count)`` for each non-empty equal-width confidence bin."""
-    confidence, predicted = probs.max(1)
-    correct = predicted.eq(targets).float()
-    rows = []
-    for low, high in itertools.pairwise(torch.linspace(0, 1, bins + 1).tolist()):
-        inside = (confidence > low) & (confidence <= high)
-        if inside.any():
-            rows.append(
-                (confidence[inside].mean().item(), correct[inside].mean().item(), int(inside.sum()))
-            )
-    return rows
-
-
 def save_reliability(
     before: torch.Tensor, after: torch.Tensor, targets: torch.Tensor, path: Path, title: str
 ) -> None:
     """Accuracy against confidence, before and after temperature scaling."""
     with figure(path, size=(9.0, 4.2), columns=2) as axes:
         for ax, probs, name in zip(axes, (before, after), ("before", "after"), strict=True):
-            rows = reliability_bins(probs, targets)
+            rows = reliability_bins(probs, targets, bins=10)
             ax.plot([0, 1], [0, 1], color="lightgrey", linestyle="--", label="perfect")
             ax.plot([r[0] for r in rows], [r[1] for r in rows], marker="o", label="measured")
             ax.set_xlim(0, 1)
