@@ -197,7 +197,6 @@ def model_summary(model: Classifier) -> str:
     model_input = f"{size} px centre crop"
     if shrink:
         model_input = f"centre square shrunk to {shrink}×{shrink}, then {size} px"
-    data = str(training.get("data", "?")).rstrip("/").rsplit("/", 1)[-1]
     return (
         f"**{card.get('name', 'Model')}** · version {card.get('version', '?')}\n\n"
         f"- Architecture: {card.get('architecture', '?')}\n"
@@ -205,8 +204,36 @@ def model_summary(model: Classifier) -> str:
         f"- Input: {model_input}\n"
         f"- Validation accuracy: top-1 {metrics.get('top1', 0):.0%}, "
         f"top-3 {metrics.get('top3', 0):.0%} ({metrics.get('images', '?')} photos)\n"
-        f"- Trained on: {data}, {training.get('images', '?')} photos "
-        f"({training.get('split', 'train')} split)"
+        f"- Trained on: {trained_on(training)}"
+        f"{promotion_line(card.get('promotion'))}"
+    )
+
+
+def trained_on(training: dict[str, Any]) -> str:
+    """Each training source by its last path part (no bucket or server paths), with photos."""
+    sources = training.get("sources") or [
+        {"source": training.get("data", "?"), "images": training.get("images", "?")}
+    ]
+    parts = []
+    for source in sources:
+        name = str(source.get("source", "?")).rstrip("/").rsplit("/", 1)[-1]
+        kind = "people's answers in " if source.get("kind") == "feedback" else ""
+        weight = source.get("weight", 1.0)
+        weighted = f", each drawn {weight:g}× as often" if weight != 1.0 else ""
+        parts.append(f"{kind}{name} ({source.get('images', '?')} photos{weighted})")
+    return " + ".join(parts)
+
+
+def promotion_line(promotion: dict[str, Any] | None) -> str:
+    """How the model passed the registry's gate, when it was promoted through it."""
+    if not promotion:
+        return ""
+    against = promotion.get("against_production") or {}
+    beaten = f" against {against['production']}" if against.get("production") else ""
+    return (
+        f"\n- Promoted {str(promotion.get('compared', ''))[:10]}{beaten}: right on "
+        f"{promotion.get('accuracy', 0):.0%} of {promotion.get('photos', '?')} held-out photos, "
+        f"{promotion.get('not_food_share', 0):.0%} of non-food refused"
     )
 
 

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from classifier.artifact import code_version, load_artifact, save_artifact
 from classifier.cli import add_data_arguments, add_option
-from classifier.data import FoodDataset, photo_batches
+from classifier.data import FoodDataset, photo_batches, read_feedback
 from classifier.errors import DatasetError, ModelArtifactError
 from classifier.food_gate import (
     IMAGENET_FOOD_BLOCK,
@@ -53,14 +53,18 @@ from classifier.model import FoodNet
 from classifier.nonfood import NonFoodImage, nonfood_images, split
 from classifier.predictor import food_signal, status_masks
 from classifier.presets import EvalPreset
-from dishlens.settings import exit_on_bad_setting
+from dishlens.settings import exit_on_bad_setting, load_settings
+
+# The family of the non-food images that come from people's "not food" answers.
+PEOPLE_NON_FOOD = "people"
 
 NOT_FOOD_DETECTOR = (
     "A logistic food score on three numbers a photo: the un-fine-tuned ImageNet "
     "EfficientNet-Lite0's probability on food classes (the classes the training photos fall "
     "into, plus ImageNet's food block 923-969) as a logit, that network's entropy, and the dish "
     "model's log top probability. Fitted on real-resolution food photos against generated "
-    "non-food images; a photo scoring below thresholds.min_food_score is not_food. The feature "
+    "non-food images (and photos people called not food, where feedback was given); a photo "
+    "scoring below thresholds.min_food_score is not_food. The feature "
     "distance (Mahalanobis, Lee et al. 2018) is still published as ood_score, but on real photos "
     "it is lower for non-food than for food, so it does not decide the status."
 )
@@ -390,6 +394,7 @@ class NotFoodFit:
     food_halves: tuple[list[int], list[int]]
     non_food: PhotoSignals
     non_food_halves: tuple[list[int], list[int]]
+    people_non_food: int = 0
 
 
 def fit_not_food(
@@ -401,16 +406,18 @@ def fit_not_food(
     options: CalibrationOptions,
     temperature: float,
     real_photos: Path | None,
+    people_non_food: list[NonFoodImage],
 ) -> NotFoodFit:
     """The food gate's classes from ``data_root``'s training photos; the food score fitted on
-    every other real food photo against every other generated non-food image."""
+    every other real food photo against every other non-food image: the generated set and the
+    photos people called not food (``people_non_food``)."""
     model = model.cpu()
     gate = choose_gate_classes(data_root, options)
     food_root = real_photos or data_root
     food_set = FoodDataset(food_root, "train", limit_per_class=options.limit_per_class)
     batches = photo_batches(food_set, options.batch_size, "real photos")
     food = photo_signals(model, scorer, gate, preset, batches)
-    images = nonfood_images()
+    images = nonfood_images() + people_non_food
     non_food = photo_signals(model, scorer, gate, preset, iter([[i.image for i in images]]))
     food_halves, non_food_halves = alternate_halves(len(food_set)), split_indices(images)
     score, min_food_score = fit_food_score(
@@ -426,7 +433,20 @@ def fit_not_food(
         food_halves,
         non_food,
         non_food_halves,
+        sum(item.family == PEOPLE_NON_FOOD for item in images),
     )
+
+
+def feedback_non_food(sources: list[str], cache_dir: Path) -> list[NonFoodImage]:
+    """The photos people called "not food" in feedback ``sources`` (folders or ``s3://``
+    prefixes), each photo once; photos whose answers disagree are left out as in training."""
+    images = []
+    for source in sources:
+        for photo in read_feedback(source, cache_dir).not_food:
+            with Image.open(photo.path) as image:
+                rgb = image.convert("RGB")
+            images.append(NonFoodImage(photo.sha256[:12], PEOPLE_NON_FOOD, rgb))
+    return images
 
 
 def calibration_record(
@@ -453,8 +473,8 @@ def calibration_record(
             "temperature": dish.photos,
             "unsure_probability": dish.photos,
             "food_score and min_food_score": f"{not_food.food_root.name} train, every other "
-            f"photo ({len(food_fit)}), against the generated non-food set, every other image "
-            f"of each kind ({len(non_food_fit)})",
+            f"photo ({len(food_fit)}), against {non_food_text(not_food.people_non_food)}, every "
+            f"other image of each kind ({len(non_food_fit)})",
             "feature distance": distance_fit,
         },
         "real_photos": {
@@ -470,6 +490,13 @@ def calibration_record(
     }
 
 
+def non_food_text(people: int) -> str:
+    if not people:
+        return "the generated non-food set"
+    photos = "photo" if people == 1 else "photos"
+    return f"the generated non-food set and {people} {photos} people called not food"
+
+
 def calibrate(
     model: FoodNet,
     classes: list[str],
@@ -480,6 +507,7 @@ def calibrate(
     *,
     real_photos: Path | None = None,
     scorer: MahalanobisScorer | None = None,
+    people_non_food: list[NonFoodImage] | None = None,
 ) -> Calibration:
     """Fit everything a prediction's status needs.
 
@@ -493,6 +521,8 @@ def calibrate(
       (default: ``data_root``'s), against the generated non-food set: every other photo of
       each fits, the others check. The food gate never trained on any of these photos, so
       its signals on them are fair even where the dish model trained on the same photos.
+      ``people_non_food`` (photos people called not food, :func:`feedback_non_food`) join the
+      non-food set, split between fitting and checking the same way.
     """
     device = device or torch.device("cpu")
     model = model.to(device)
@@ -501,7 +531,15 @@ def calibrate(
     if scorer is None:
         scorer, distance_fit = fit_distance_scorer(model, classes, data_root, preset, options)
     not_food = fit_not_food(
-        model, scorer, classes, data_root, preset, options, dish.temperature, real_photos
+        model,
+        scorer,
+        classes,
+        data_root,
+        preset,
+        options,
+        dish.temperature,
+        real_photos,
+        people_non_food or [],
     )
     thresholds = {
         "unsure_probability": dish.unsure_probability,
@@ -627,6 +665,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     options = CalibrationOptions.from_args(args, card.get("calibration", {}).get("options"))
     preset = EvalPreset.from_card(card)
     real_photos = Path(args.real_photos) if args.real_photos else None
+    people_non_food = feedback_non_food(args.non_food_feedback, load_settings().model_cache_dir)
     result = calibrate(
         model,
         list(labels),
@@ -635,6 +674,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         options,
         real_photos=real_photos,
         scorer=scorer,
+        people_non_food=people_non_food,
     )
     card = {**card, **result.card}
     card["preprocessing"] = {**card["preprocessing"], "pipeline": preset.pipeline_text()}
@@ -685,6 +725,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="average each photo with its mirror image (default: as the card says)",
     )
     add_real_photos_argument(parser)
+    parser.add_argument(
+        "--non-food-feedback",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="a feedback folder or s3:// prefix whose 'not food' answers join the non-food "
+        "photos the not-food detector is fitted and checked on; repeatable",
+    )
     add_calibration_arguments(parser, keep_card=True)
     add_data_arguments(parser)
     return parser

@@ -38,6 +38,7 @@ from classifier.calibrate import (
     add_real_photos_argument,
     calibrate,
     collect_outputs,
+    feedback_non_food,
     summary,
 )
 from classifier.cli import add_data_arguments, add_option
@@ -281,8 +282,16 @@ def finalize(model, args, classes, train_set, train_root, device, sources) -> di
     """Calibrate (temperature, not-food detectors, thresholds) and write the artifact."""
     options = CalibrationOptions.from_args(args)
     real_photos = Path(args.real_photos) if args.real_photos else None
+    feedback = [split_source_weight(text)[0] for text in args.extra_data]
     result = calibrate(
-        model, classes, train_root, eval_preset(args), options, device, real_photos=real_photos
+        model,
+        classes,
+        train_root,
+        eval_preset(args),
+        options,
+        device,
+        real_photos=real_photos,
+        people_non_food=feedback_non_food(feedback, load_settings().model_cache_dir),
     )
     card = build_card(args, classes, train_set, result.card, sources)
     labels = {label: readable_label(label) for label in classes}

@@ -14,6 +14,7 @@ from classifier.artifact import ARTIFACT_FILES, load_artifact
 from classifier.food_gate import FOOD_SCORE_FEATURES
 from classifier.nonfood import nonfood_images
 from classifier.predictor import load_classifier
+from dishlens.feedback import NOT_FOOD, FeedbackRecord, FeedbackStore
 
 pytestmark = pytest.mark.needs_data
 
@@ -124,7 +125,11 @@ def test_calibrate_rewrites_an_artifact_that_still_loads(food_mnist, tiny_model,
     assert statuses.count("not_food") >= len(statuses) // 2
 
     # Calibrating again without the options keeps the card's policy, not the defaults;
-    # averaging a model with a copy of itself leaves its weights as they were.
+    # averaging a model with a copy of itself leaves its weights as they were; photos people
+    # called not food join the non-food set.
+    store = FeedbackStore(str(tmp_path / "feedback"))
+    for item in nonfood_images()[:2]:
+        store.save(item.image, FeedbackRecord("apple_pie", 0.5, "unsure", False, NOT_FOOD))
     again = calibrate.main(
         calibrate_args(
             out,
@@ -136,8 +141,12 @@ def test_calibrate_rewrites_an_artifact_that_still_loads(food_mnist, tiny_model,
             str(out),
             "--version",
             "2.1",
+            "--non-food-feedback",
+            str(tmp_path / "feedback"),
         )
     )
+    set_by = again["calibration"]["set_by"]["food_score and min_food_score"]
+    assert "and 2 photos people called not food" in set_by
     assert again["calibration"]["options"] == card["calibration"]["options"]
     assert load_classifier(str(tmp_path / "again")).card["version"] == "2.1"
     assert len(again["training"]["averaged_weights_of"]) == 2

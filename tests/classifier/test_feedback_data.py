@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from classifier import feedback_report
+from classifier.calibrate import PEOPLE_NON_FOOD, feedback_non_food
 from classifier.data import FeedbackDataset, read_feedback
 from classifier.errors import DatasetError
 from dishlens.feedback import NOT_FOOD, OTHER_DISH, FeedbackRecord, FeedbackStore
@@ -73,6 +74,15 @@ def test_a_feedback_folder_reads_as_labelled_photos(tmp_path: Path) -> None:
     assert len(dataset) == 1 and dataset.unknown == 2  # apple_pie is not one of these dishes
     image, target = dataset[0]
     assert target == 0 and image.size == (64, 48)
+
+
+def test_not_food_answers_become_non_food_images_for_calibration(tmp_path: Path) -> None:
+    write_feedback(str(tmp_path / "a"))
+    write_feedback(str(tmp_path / "b"))  # the same photos in a second source
+    images = feedback_non_food([str(tmp_path / "a"), str(tmp_path / "b")], tmp_path / "cache")
+    assert [item.family for item in images] == [PEOPLE_NON_FOOD] * 2
+    assert images[0].image.size == (64, 48) and images[0].image.mode == "RGB"
+    assert feedback_non_food([], tmp_path / "cache") == []
 
 
 def test_a_feedback_prefix_on_s3_reads_the_same(aws: str, tmp_path: Path) -> None:

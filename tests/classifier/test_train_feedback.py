@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch.utils.data import TensorDataset
 
-from classifier import train
+from classifier import nonfood, train
 from dishlens.feedback import NOT_FOOD, FeedbackRecord, FeedbackStore
 from tests.classifier.test_cli import train_args
 
@@ -88,3 +88,8 @@ def test_train_takes_feedback_beside_the_food101_folder(food_mnist: Path, tmp_pa
     assert card["training"]["images"] == 24
     # Validation (and so calibration and promotion) stays on the folder's own split.
     assert card["metrics"]["images"] == 20
+    # The photo people called not food joins the not-food detector's non-food photos.
+    set_by = card["calibration"]["set_by"]["food_score and min_food_score"]
+    assert "the generated non-food set and 1 photo people called not food" in set_by
+    generated_fit_half = len(nonfood.split(nonfood.nonfood_images())[0])
+    assert set_by.endswith(f"every other image of each kind ({generated_fit_half + 1})")
