@@ -43,6 +43,14 @@ class PublishError(ClassifierError, OSError):
     """The model could not be published: the version exists, or S3 refused the upload."""
 
 
+class PointerMovedError(PublishError):
+    """The production pointer moved between reading it and moving it (another promotion)."""
+
+
+class EvaluationSetChangedError(PublishError):
+    """Production was promoted on another evaluation set, so the two are not comparable."""
+
+
 class PromotionRefusedError(PublishError):
     """The promotion gate refused a candidate; ``comparison`` is the gate's full record."""
 

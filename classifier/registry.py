@@ -25,6 +25,7 @@ evaluation set: real photos of the dishes and the generated non-food set. Decisi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -37,7 +38,7 @@ from PIL import Image
 
 from classifier.calibrate import accuracy_lower_bound
 from classifier.data import FoodDataset
-from classifier.errors import ModelDownloadError, PublishError
+from classifier.errors import ModelDownloadError, PointerMovedError, PublishError
 from classifier.nonfood import nonfood_images
 from classifier.predictor import Classifier
 from classifier.s3 import split_uri
@@ -74,15 +75,29 @@ def read_pointer(pointer_uri: str) -> dict[str, Any] | None:
     Raises:
         ModelDownloadError: S3 failed, or the object is not a pointer.
     """
+    return read_pointer_state(pointer_uri).pointer
+
+
+@dataclass(frozen=True)
+class PointerState:
+    """The pointer as read, with the S3 ETag a conditional write checks (None: no pointer)."""
+
+    pointer: dict[str, Any] | None
+    etag: str | None
+
+
+def read_pointer_state(pointer_uri: str) -> PointerState:
+    """:func:`read_pointer`, with the ETag :func:`write_pointer` needs to move it safely."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = split_uri(pointer_uri)
     try:
-        body = boto3.client("s3").get_object(Bucket=bucket, Key=key.rstrip("/"))["Body"].read()
+        response = boto3.client("s3").get_object(Bucket=bucket, Key=key.rstrip("/"))
+        body = response["Body"].read()
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}:
-            return None
+            return PointerState(None, None)
         raise _unreadable_pointer(pointer_uri) from error
     except BotoCoreError as error:
         raise _unreadable_pointer(pointer_uri) from error
@@ -92,11 +107,11 @@ def read_pointer(pointer_uri: str) -> dict[str, Any] | None:
         pointer = None
     if not isinstance(pointer, dict) or not _VERSION.fullmatch(str(pointer.get("version", ""))):
         raise ModelDownloadError(f"{pointer_uri} is not a model pointer (a version's name).")
-    return pointer
+    return PointerState(pointer, response["ETag"])
 
 
 def resolve_pointer(pointer_uri: str) -> str:
-    """The URI of the version the pointer names, beside the pointer.
+    """The version URI the pointer names.
 
     Raises:
         ModelDownloadError: no pointer there, or it cannot be read.
@@ -107,26 +122,64 @@ def resolve_pointer(pointer_uri: str) -> str:
     return pointer_uri.rstrip("/")[: -len(POINTER_NAME)] + pointer["version"] + "/"
 
 
-def write_pointer(registry: str, version: str, comparison: dict[str, Any] | None) -> dict[str, Any]:
-    """Point ``registry``'s production at ``version`` (already published); returns the pointer."""
+# S3's answers to a conditional write whose condition no longer holds.
+_CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+
+
+def write_pointer(
+    registry: str,
+    version: str,
+    comparison: dict[str, Any] | None,
+    replacing: PointerState,
+) -> dict[str, Any]:
+    """Point ``registry``'s production at ``version`` (already published); returns the pointer.
+
+    The write is conditional on the pointer still being ``replacing`` (S3's If-Match on its
+    ETag, or If-None-Match when there was none), so of two promotions at once only one moves
+    it; the other compared against a production that is no longer there and is refused.
+
+    Raises:
+        PointerMovedError: the pointer changed after ``replacing`` was read.
+        PublishError: S3 refused the write.
+    """
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     pointer_uri = registry + POINTER_NAME
-    previous = read_pointer(pointer_uri)
+    previous = replacing.pointer
     pointer = {
         "format": POINTER_FORMAT,
         "version": version,
         "previous": previous["version"] if previous else None,
         "promoted": datetime.now(UTC).isoformat(timespec="seconds"),
         "accepted_by_gate": None if comparison is None else comparison["accepted"],
+        # A rollback keeps the evaluation set the versions were compared on.
+        "evaluation_set": (
+            comparison["evaluation_set"]
+            if comparison is not None
+            else (previous or {}).get("evaluation_set")
+        ),
     }
     bucket, key = split_uri(pointer_uri)
-    boto3.client("s3").put_object(
-        Bucket=bucket,
-        Key=key.rstrip("/"),
-        Body=json.dumps(pointer, indent=2).encode() + b"\n",
-        ContentType="application/json",
-    )
+    condition = {"IfMatch": replacing.etag} if replacing.etag else {"IfNoneMatch": "*"}
+    try:
+        boto3.client("s3").put_object(
+            Bucket=bucket,
+            Key=key.rstrip("/"),
+            Body=json.dumps(pointer, indent=2).encode() + b"\n",
+            ContentType="application/json",
+            **condition,
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in _CONDITION_FAILED:
+            raise PointerMovedError(
+                f"{pointer_uri} moved while this change was being made, so it was left as it "
+                f"is, not pointed at {version}. Run the promotion again to compare with the "
+                "new production model."
+            ) from error
+        raise PublishError(f"Could not move {pointer_uri}: {error}") from error
+    except BotoCoreError as error:
+        raise PublishError(f"Could not move {pointer_uri}: {error}") from error
     return pointer
 
 
@@ -155,6 +208,7 @@ class EvaluationSet:
     photos: list[Image.Image]
     labels: list[str]
     non_food: list[Image.Image]
+    fingerprint: str = ""
 
 
 def mcnemar_p_value(only_production: int, only_candidate: int) -> float:
@@ -242,11 +296,17 @@ def paired_test(production: dict[str, Any], candidate: dict[str, Any]) -> dict[s
 
 def evaluation_set(root: Path, split: str, limit_per_class: int | None) -> EvaluationSet:
     """The food photos of ``split`` under a Food-101-layout ``root`` (at their own resolution,
-    the first ``limit_per_class`` of each dish) and the generated non-food set."""
+    the first ``limit_per_class`` of each dish) and the generated non-food set.
+
+    Its fingerprint is the SHA-256 of every food photo's label and file digest, so a set is
+    known by its photos wherever it is stored (the non-food set is fixed by the code).
+    """
     dataset = FoodDataset(root, split, limit_per_class=limit_per_class)
-    photos, labels = [], []
-    for i in range(len(dataset)):
+    photos, labels, digests = [], [], hashlib.sha256()
+    for i, (path, _) in enumerate(dataset.samples):
         image, target = dataset[i]
         photos.append(image)
         labels.append(dataset.classes[target])
-    return EvaluationSet(photos, labels, [item.image for item in nonfood_images()])
+        digests.update(f"{labels[-1]} {hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    non_food = [item.image for item in nonfood_images()]
+    return EvaluationSet(photos, labels, non_food, digests.hexdigest())

@@ -47,7 +47,9 @@ from classifier.artifact import (  # noqa: E402
 )
 from classifier.errors import (  # noqa: E402
     ChecksumMismatchError,
+    EvaluationSetChangedError,
     ModelNotFoundError,
+    PointerMovedError,
     PromotionRefusedError,
     PublishError,
 )
@@ -137,13 +139,21 @@ def promote(
     limit_per_class: int | None = None,
     bars: GateBars | None = None,
     overwrite: bool = False,
+    new_evaluation_set: bool = False,
 ) -> dict[str, Any]:
     """Gate the candidate in ``model_dir`` against the registry's production model; when
     accepted, publish it to ``uri`` with the comparison in its card and move the pointer.
     Returns the comparison.
 
+    The evaluation set stays fixed across versions: the pointer records the fingerprint of the
+    set production was promoted on, and a promotion on another set is refused unless
+    ``new_evaluation_set`` says the change is meant.
+
     Raises:
         PromotionRefusedError: the gate refused the candidate (nothing was uploaded).
+        EvaluationSetChangedError: production was promoted on another evaluation set.
+        PointerMovedError: another promotion or rollback moved the pointer meanwhile (the
+            candidate is published but production was left as it is).
         PublishError, ModelArtifactError, ModelDownloadError: as :func:`publish`, or a model
             that does not load.
     """
@@ -154,25 +164,32 @@ def promote(
         compare,
         evaluation_set,
         outcome,
-        read_pointer,
+        read_pointer_state,
         registry_of,
         write_pointer,
     )
 
     registry, version = registry_of(uri)
     evaluation = evaluation_set(eval_data, split, limit_per_class)
-    candidate = outcome(load_classifier(str(model_dir)), evaluation)
-    pointer_uri = registry + POINTER_NAME
-    production = None
-    if read_pointer(pointer_uri) is not None:
-        production = outcome(load_classifier(pointer_uri), evaluation)
-    comparison = compare(candidate, production, bars or GateBars())
-    comparison["evaluation_set"] = {
+    described = {
         "data": str(eval_data),
         "split": split,
         "limit_per_class": limit_per_class,
+        "photos": len(evaluation.photos),
+        "fingerprint": evaluation.fingerprint,
         "non_food_images": len(evaluation.non_food),
     }
+    pointer_uri = registry + POINTER_NAME
+    state = read_pointer_state(pointer_uri)
+    production = None
+    if state.pointer is not None:
+        if not new_evaluation_set:
+            _check_same_evaluation_set(state.pointer, described)
+        production_uri = registry + state.pointer["version"] + "/"
+        production = outcome(load_classifier(production_uri), evaluation)
+    candidate = outcome(load_classifier(str(model_dir)), evaluation)
+    comparison = compare(candidate, production, bars or GateBars())
+    comparison["evaluation_set"] = described
     if not comparison["accepted"]:
         raise PromotionRefusedError(
             f"{uri} was not promoted: {'; '.join(comparison['reasons'])}.", comparison
@@ -183,22 +200,48 @@ def promote(
         card["promotion"] = comparison
         (staged / CARD_FILE).write_text(json.dumps(seal_card(card), indent=2) + "\n")
         publish(staged, uri, overwrite=overwrite)
-    pointer = write_pointer(registry, version, comparison)
+    try:
+        pointer = write_pointer(registry, version, comparison, state)
+    except PointerMovedError as error:
+        raise PointerMovedError(
+            f"{uri} was published, but production moved while it was being compared, so the "
+            "pointer was left as it is. Promote it again with --overwrite to compare it with "
+            "the new production model."
+        ) from error
     print(f"{pointer_uri} -> {version} (was {pointer['previous']})")
     return comparison
 
 
+def _check_same_evaluation_set(pointer: dict[str, Any], described: dict[str, Any]) -> None:
+    recorded = pointer.get("evaluation_set") or {}
+    if recorded.get("fingerprint") in (None, described["fingerprint"]):
+        return
+    raise EvaluationSetChangedError(
+        f"Production ({pointer['version']}) was promoted on another evaluation set "
+        f"({recorded.get('photos', '?')} photos of {recorded.get('data', '?')} "
+        f"{recorded.get('split', '?')}, limit {recorded.get('limit_per_class')}); this one has "
+        f"{described['photos']}. Use the same --eval-data, --eval-split and "
+        "--eval-limit-per-class so versions stay comparable, or pass --new-evaluation-set."
+    )
+
+
 def rollback(uri: str) -> dict[str, Any]:
-    """Point the registry's production at a version already published (no gate)."""
+    """Point the registry's production at a version already published (no gate).
+
+    Raises:
+        PublishError: ``uri`` is not a published version, or S3 failed.
+        PointerMovedError: the pointer moved while this was being done.
+    """
     import boto3
 
-    from classifier.registry import registry_of, write_pointer
+    from classifier.registry import POINTER_NAME, read_pointer_state, registry_of, write_pointer
 
     registry, version = registry_of(uri)
     bucket, prefix = split_uri(uri)
     if not _exists(boto3.client("s3"), bucket, prefix + MANIFEST_FILE):
         raise PublishError(f"{uri} is not a published version (it has no {MANIFEST_FILE}).")
-    pointer = write_pointer(registry, version, None)
+    state = read_pointer_state(registry + POINTER_NAME)
+    pointer = write_pointer(registry, version, None, state)
     print(f"{registry}production -> {version} (was {pointer['previous']})")
     return pointer
 
@@ -246,6 +289,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     ):
         gate.add_argument(flag, type=float, default=default, help=f"{text} (default: {default})")
     gate.add_argument(
+        "--new-evaluation-set",
+        action="store_true",
+        help="compare on this evaluation set although production was promoted on another "
+        "(default: refuse, so that versions stay comparable)",
+    )
+    gate.add_argument(
         "--rollback",
         metavar="VERSION_URI",
         help="point production at this published version (no gate) and do nothing else",
@@ -289,6 +338,7 @@ def _promote(args: argparse.Namespace) -> int:
             limit_per_class=args.eval_limit_per_class,
             bars=bars,
             overwrite=args.overwrite,
+            new_evaluation_set=args.new_evaluation_set,
         )
     except PromotionRefusedError as error:
         print(json.dumps(error.comparison, indent=2))

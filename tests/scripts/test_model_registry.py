@@ -13,14 +13,17 @@ from safetensors.torch import load_file, save_file
 
 from classifier import ModelDownloadError, load_classifier
 from classifier.artifact import CARD_FILE, WEIGHTS_FILE, seal_card, sha256_of
-from classifier.errors import PublishError
+from classifier.errors import PointerMovedError, PublishError
 from classifier.predictor import BUNDLED_MODELS
 from classifier.registry import (
     GateBars,
+    PointerState,
     compare,
     is_pointer,
     mcnemar_p_value,
+    read_pointer_state,
     registry_of,
+    write_pointer,
 )
 from tests.classifier.conftest import make_artifact
 from tests.scripts.test_model_publishing import get, put, run
@@ -114,6 +117,27 @@ def test_rollback_moves_the_pointer_and_model_uri_follows_it(
     assert json.loads(get(bucket, "models/food/production"))["version"] == "1"
 
 
+def test_two_changes_at_once_cannot_both_move_the_pointer(publish_model, bucket, two_versions):
+    registry = f"s3://{bucket}/models/food/"
+    for model_dir, version in zip(two_versions, ("1", "2"), strict=True):
+        assert run(publish_model, str(model_dir), registry + version + "/") == 0
+    # A promotion read "no production yet", then another one created the pointer first.
+    empty = read_pointer_state(registry + "production")
+    assert empty == PointerState(None, None)
+    assert run(publish_model, "--rollback", registry + "2/") == 0
+    with pytest.raises(PointerMovedError, match="moved while this change was being made"):
+        write_pointer(registry, "1", None, empty)
+    # A promotion read production "2", then a rollback moved it to "1" first.
+    seen = read_pointer_state(registry + "production")
+    assert run(publish_model, "--rollback", registry + "1/") == 0
+    with pytest.raises(PointerMovedError):
+        write_pointer(registry, "2", None, seen)
+    assert json.loads(get(bucket, "models/food/production"))["version"] == "1"
+    # With the pointer as it now is, the change goes through.
+    current = read_pointer_state(registry + "production")
+    assert write_pointer(registry, "2", None, current)["previous"] == "1"
+
+
 def test_a_pointer_that_is_not_json_is_a_clear_error(bucket) -> None:
     put(bucket, "models/food/production", b"<html>")
     with pytest.raises(ModelDownloadError, match="is not a model pointer"):
@@ -164,6 +188,25 @@ def test_the_gate_accepts_an_equal_model_and_refuses_a_damaged_one(
     assert listed["KeyCount"] == 0  # a refused candidate is not uploaded
     assert json.loads(get(bucket, "models/food10/production"))["version"] == "2"
     assert load_classifier(registry + "production").card["version"] == "equal"
+
+    # Production went bad (a damaged version rolled out by hand): a better candidate passes.
+    assert run(publish_model, str(damaged), registry + "3/") == 0
+    assert run(publish_model, "--rollback", registry + "3/") == 0
+    capsys.readouterr()
+    better = as_version(production, tmp_path / "better", "better")
+    assert run(publish_model, str(better), registry + "4/", *gate) == 0
+    paired = printed_decision(capsys)["against_production"]
+    assert paired["only_candidate_right"] > paired["only_production_right"]
+    assert load_classifier(registry + "production").card["version"] == "better"
+
+    # The evaluation set stays fixed: another one is refused unless the change is meant.
+    other = ("--promote", "--eval-data", str(food_mnist), "--eval-limit-per-class", "2")
+    again = as_version(production, tmp_path / "again", "again")
+    assert run(publish_model, str(again), registry + "5/", *other) == 1
+    assert "promoted on another evaluation set (30 photos" in capsys.readouterr().err
+    assert run(publish_model, str(again), registry + "5/", *other, "--new-evaluation-set") == 0
+    pointer = json.loads(get(bucket, "models/food10/production"))
+    assert pointer["version"] == "5" and pointer["evaluation_set"]["photos"] == 20
 
 
 @pytest.mark.needs_data
