@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -189,7 +190,9 @@ def test_deploy_builds_smoke_runs_and_scans_the_released_model_before_pushing():
     (build,) = step_using(DEPLOY, "docker/build-push-action")
     assert build["with"]["context"] == "."  # the path context, which holds model/
     assert build["with"]["build-args"] == "MODEL_DIR=model"
-    assert 'python scripts/fetch_model.py "$MODEL_URI" model' in runs(DEPLOY)
+    fetch = named(DEPLOY, "Fetch and verify the model")
+    assert fetch["run"] == 'python scripts/fetch_model.py "$MODEL" model'
+    assert fetch["env"]["MODEL"] == "${{ steps.stack.outputs.model }}"  # the resolved version
     names = order(deploy_steps)
     assert names.index("Fetch and verify the model") < names.index("Build the image")
     assert names.index("Scan the image (fails on critical findings)") < names.index(
@@ -200,7 +203,7 @@ def test_deploy_builds_smoke_runs_and_scans_the_released_model_before_pushing():
 
 def test_deploy_tags_are_immutable_and_a_rerun_reuses_the_pushed_image():
     script = named(DEPLOY, "Read the stack and name the image")["run"]
-    assert 'tag="$GITHUB_SHA-$(printf \'%s\' "$MODEL_URI" | sha256sum | cut -c1-12)"' in script
+    assert 'tag="$GITHUB_SHA-$(printf \'%s\' "$model" | sha256sum | cut -c1-12)"' in script
     assert 'aws ecr describe-images --repository-name "${repository#*/}"' in script
     assert "latest" not in DEPLOY.read_text()
     names = order(steps(DEPLOY))
@@ -209,6 +212,105 @@ def test_deploy_tags_are_immutable_and_a_rerun_reuses_the_pushed_image():
     for step in steps(DEPLOY)[first:release]:
         if step.get("name") != "Stop here on a bootstrap stack":
             assert step["if"] == "steps.stack.outputs.pushed == 'false'", step
+
+
+STACK = {
+    "Parameters": [{"ParameterKey": "ImageUri", "ParameterValue": "repo:old"}],
+    "Outputs": [
+        {"OutputKey": "RepositoryUri", "OutputValue": "1234.dkr.ecr.us-east-1.amazonaws.com/dl"},
+        {"OutputKey": "LoadBalancerUrl", "OutputValue": "https://dishlens.example.com/"},
+    ],
+}
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def name_the_image(tmp_path, model_uri: str, pointer: Any = None) -> tuple[int, dict, str]:
+    """Run deploy.yml's "Read the stack and name the image" step with a stand-in `aws` whose
+    S3 holds ``pointer`` (a JSON value, or bytes as they are); returns its status, the step's
+    outputs and its stdout and stderr."""
+    s3_object = tmp_path / "pointer"
+    if pointer is not None:
+        raw = pointer if isinstance(pointer, bytes) else json.dumps(pointer).encode()
+        s3_object.write_bytes(raw)
+    outputs = tmp_path / "github-output"
+    outputs.write_text("")
+    env = stand_in_aws(
+        tmp_path,
+        STACK,
+        MODEL_URI=model_uri,
+        GITHUB_SHA=SHA,
+        GITHUB_OUTPUT=str(outputs),
+        APP_URL="",
+        S3_OBJECT=str(s3_object),
+    )
+    script = named(DEPLOY, "Read the stack and name the image")["run"]
+    result = subprocess.run(["bash", "-e", "-c", script], env=env, capture_output=True, text=True)
+    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    return result.returncode, values, result.stdout + result.stderr
+
+
+def tag_of(model: str) -> str:
+    import hashlib
+
+    return f"{SHA}-{hashlib.sha256(model.encode()).hexdigest()[:12]}"
+
+
+def test_deploy_resolves_a_production_pointer_to_its_version_before_naming_the_image(tmp_path):
+    pointer = "s3://bucket/models/food/production"
+    code, outputs, _ = name_the_image(tmp_path, pointer, {"version": "2026-12-04"})
+    assert code == 0
+    assert outputs["model"] == "s3://bucket/models/food/2026-12-04/"
+    assert outputs["image"] == f"{STACK['Outputs'][0]['OutputValue']}:" + tag_of(outputs["model"])
+    assert (outputs["pushed"], outputs["url"]) == ("true", "https://dishlens.example.com")
+    calls = (tmp_path / "calls.txt").read_text()
+    assert f"s3 cp {pointer} -" in calls
+    assert f"--image-ids imageTag={tag_of(outputs['model'])}" in calls
+
+    # A moved pointer names another version: a new tag, so a new image with that version.
+    code, moved, _ = name_the_image(tmp_path, pointer + "/", {"version": "2026-11-23"})
+    assert code == 0 and moved["model"] == "s3://bucket/models/food/2026-11-23/"
+    assert moved["image"] != outputs["image"]
+
+
+def test_deploy_of_a_version_uri_tags_it_as_before(tmp_path):
+    version = "s3://bucket/models/food/2026-12-04/"
+    code, outputs, _ = name_the_image(tmp_path, version)
+    assert code == 0 and outputs["model"] == version
+    assert outputs["image"].endswith(":" + tag_of(version))
+    # The same version named directly or through the pointer is the same image.
+    code, through_pointer, _ = name_the_image(
+        tmp_path, "s3://bucket/models/food/production", {"version": "2026-12-04"}
+    )
+    assert through_pointer["image"] == outputs["image"]
+    assert "s3 cp" in (tmp_path / "calls.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("pointer", "message"),
+    [
+        (None, "Could not read the model pointer s3://bucket/models/food/production"),
+        (b"<html>", "Could not read the model pointer"),
+        ({"previous": "1"}, "Could not read the model pointer"),
+        (
+            {"version": "../../elsewhere"},
+            "The model pointer s3://bucket/models/food/production does",
+        ),
+    ],
+    ids=["absent", "not-json", "no-version", "escapes"],
+)
+def test_deploy_stops_with_a_clear_error_on_a_pointer_it_cannot_use(tmp_path, pointer, message):
+    code, outputs, printed = name_the_image(tmp_path, "s3://bucket/models/food/production", pointer)
+    assert code == 1
+    assert f"::error::{message}" in printed
+    assert outputs == {}  # nothing named, nothing built
+
+
+def test_deploy_summary_records_the_version_it_released():
+    summary = named(DEPLOY, "Summary")
+    assert summary["env"]["MODEL"] == "${{ steps.stack.outputs.model }}"
+    assert "Model: \\`$MODEL\\`" in summary["run"]
+    notice = named(DEPLOY, "Stop here on a bootstrap stack")
+    assert "(model $MODEL)" in notice["run"]
 
 
 def test_deploy_releases_through_the_stack_then_smoke_tests_and_rolls_back_on_failure():
@@ -238,44 +340,50 @@ case "$1 $2" in
   "cloudformation describe-stacks") cat "$STACK_JSON" ;;
   "cloudformation update-stack")
     if [ -n "$UPDATE_FAILS_WITH" ]; then echo "$UPDATE_FAILS_WITH" >&2; exit 254; fi ;;
+  "s3 cp")
+    if [ ! -f "$S3_OBJECT" ]; then echo "fatal error: An error occurred (404)" >&2; exit 1; fi
+    cat "$S3_OBJECT" ;;
+  "ecr describe-images") [ -z "$IMAGE_ABSENT" ] || exit 254 ;;
 esac
 exit 0
 """
 
 
-def release(tmp_path, image: str, update_fails_with: str = "") -> tuple[int, list[str]]:
-    """Run release.sh with a stand-in `aws` on PATH; returns its status and the aws calls."""
+def stand_in_aws(tmp_path, stack: dict[str, Any], **env: str) -> dict[str, str]:
+    """An environment with a stand-in `aws` first on PATH: it records its arguments in
+    ``AWS_CALLS``, describes ``stack`` and prints ``S3_OBJECT`` for ``s3 cp``."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     fake = bin_dir / "aws"
     fake.write_text(FAKE_AWS)
     fake.chmod(0o755)
-    stack = {
-        "Stacks": [
-            {
-                "Parameters": [
-                    {"ParameterKey": "ImageUri", "ParameterValue": "repo:old"},
-                    {"ParameterKey": "ApiKey", "ParameterValue": "****"},
-                    {"ParameterKey": "MinTasks", "ParameterValue": "2"},
-                ]
-            }
-        ]
-    }
-    (tmp_path / "described.json").write_text(json.dumps(stack))
+    (tmp_path / "described.json").write_text(json.dumps({"Stacks": [stack]}))
     calls = tmp_path / "calls.txt"
     calls.write_text("")
-    env = {
+    return {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "STACK_NAME": "dishlens",
         "RUNNER_TEMP": str(tmp_path),
         "AWS_CALLS": str(calls),
         "STACK_JSON": str(tmp_path / "described.json"),
-        "UPDATE_FAILS_WITH": update_fails_with,
+        **env,
     }
+
+
+def release(tmp_path, image: str, update_fails_with: str = "") -> tuple[int, list[str]]:
+    """Run release.sh with a stand-in `aws` on PATH; returns its status and the aws calls."""
+    stack = {
+        "Parameters": [
+            {"ParameterKey": "ImageUri", "ParameterValue": "repo:old"},
+            {"ParameterKey": "ApiKey", "ParameterValue": "****"},
+            {"ParameterKey": "MinTasks", "ParameterValue": "2"},
+        ]
+    }
+    env = stand_in_aws(tmp_path, stack, UPDATE_FAILS_WITH=update_fails_with)
     result = subprocess.run(
         ["bash", str(SCRIPTS / "release.sh"), image], env=env, capture_output=True, text=True
     )
-    return result.returncode, calls.read_text().splitlines()
+    return result.returncode, Path(env["AWS_CALLS"]).read_text().splitlines()
 
 
 def test_release_changes_only_the_image_and_keeps_every_other_parameter(tmp_path):
