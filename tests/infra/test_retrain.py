@@ -1,22 +1,41 @@
-"""The retraining roles in the stack template: what a SageMaker training job may touch
-(TrainingRole) and what the retrain workflow may do (RetrainRole), read where they are declared.
-The stack created on moto (test_cloudformation_moto.py) creates both roles as well."""
+"""Retraining on SageMaker: the image the job runs holds what its entrypoint needs; the roles in
+the stack template, what a training job may touch (TrainingRole) and what the retrain workflow
+may do (RetrainRole), read where they are declared and created on moto."""
 
 from __future__ import annotations
 
 import ast
 import fnmatch
+import re
 from typing import Any
 
 import pytest
 
-from tests.infra.common import as_list, props, template
+from tests.infra.common import ROOT, as_list, env, props, stages, template
 from tests.infra.test_cloudformation import iam_statements
 from tests.infra.test_cloudformation_moto import clients, create_stack, outputs
 
 __all__ = ["clients"]  # the moto clients fixture, shared with test_cloudformation_moto.py
 
 BUCKET_ARN = {"Fn::GetAtt": ["Bucket", "Arn"]}
+
+
+def test_the_image_runs_the_training_entrypoint_from_the_model_it_serves():
+    from tests.scripts.conftest import load_script
+
+    retraining = load_script("start_retraining")
+    builder, runtime = stages()
+    assert ("COPY", "classifier/ classifier/") in builder  # classifier.train is in the image
+    workdir = [rest for word, rest in runtime if word == "WORKDIR"][-1]
+    assert ("COPY", "${MODEL_DIR}/ model/") in builder
+    assert retraining.RetrainingJob.base_model == f"{workdir}/model"  # the model it serves
+    # `python3 -m classifier.train` from the working directory, with the venv's python3.
+    assert retraining.ENTRYPOINT == ["python3", "-m", "classifier.train"]
+    assert env()["PATH"].startswith("/opt/venv/bin:")
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert re.search(r"^torch==", requirements, re.M)  # installed by the builder, CPU wheels
+
+
 JOBS = (
     "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:training-job/${ProjectName}-*"
 )
