@@ -59,6 +59,16 @@ class PromotionRefusedError(PublishError):
         super().__init__(message)
 
 
+class TrainingJobError(ClassifierError, RuntimeError):
+    """A training job on a training service could not start, failed or was stopped;
+    ``job`` names it and ``reason`` is the service's own account, when it gave one."""
+
+    def __init__(self, message: str, job: str, reason: str | None = None) -> None:
+        self.job = job
+        self.reason = reason
+        super().__init__(message)
+
+
 # ---------------------------------------------------------------------------------------------
 # INPUT AND OPTION ERRORS
 

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -189,7 +190,9 @@ def test_deploy_builds_smoke_runs_and_scans_the_released_model_before_pushing():
     (build,) = step_using(DEPLOY, "docker/build-push-action")
     assert build["with"]["context"] == "."  # the path context, which holds model/
     assert build["with"]["build-args"] == "MODEL_DIR=model"
-    assert 'python scripts/fetch_model.py "$MODEL_URI" model' in runs(DEPLOY)
+    fetch = named(DEPLOY, "Fetch and verify the model")
+    assert fetch["run"] == 'python scripts/fetch_model.py "$MODEL" model'
+    assert fetch["env"]["MODEL"] == "${{ steps.stack.outputs.model }}"  # the resolved version
     names = order(deploy_steps)
     assert names.index("Fetch and verify the model") < names.index("Build the image")
     assert names.index("Scan the image (fails on critical findings)") < names.index(
@@ -200,7 +203,7 @@ def test_deploy_builds_smoke_runs_and_scans_the_released_model_before_pushing():
 
 def test_deploy_tags_are_immutable_and_a_rerun_reuses_the_pushed_image():
     script = named(DEPLOY, "Read the stack and name the image")["run"]
-    assert 'tag="$GITHUB_SHA-$(printf \'%s\' "$MODEL_URI" | sha256sum | cut -c1-12)"' in script
+    assert 'tag="$GITHUB_SHA-$(printf \'%s\' "$model" | sha256sum | cut -c1-12)"' in script
     assert 'aws ecr describe-images --repository-name "${repository#*/}"' in script
     assert "latest" not in DEPLOY.read_text()
     names = order(steps(DEPLOY))
@@ -209,6 +212,109 @@ def test_deploy_tags_are_immutable_and_a_rerun_reuses_the_pushed_image():
     for step in steps(DEPLOY)[first:release]:
         if step.get("name") != "Stop here on a bootstrap stack":
             assert step["if"] == "steps.stack.outputs.pushed == 'false'", step
+
+
+STACK = {
+    "Parameters": [{"ParameterKey": "ImageUri", "ParameterValue": "repo:old"}],
+    "Outputs": [
+        {"OutputKey": "RepositoryUri", "OutputValue": "1234.dkr.ecr.us-east-1.amazonaws.com/dl"},
+        {"OutputKey": "LoadBalancerUrl", "OutputValue": "https://dishlens.example.com/"},
+    ],
+}
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def run_step(path, name: str, tmp_path, env: dict[str, str]) -> tuple[int, dict, str]:
+    """Run one step's script as GitHub's default shell does (``bash -e``) with ``env``;
+    returns its status, what it wrote to ``GITHUB_OUTPUT`` and what it printed."""
+    outputs = tmp_path / "github-output"
+    outputs.write_text("")
+    script = named(path, name)["run"]
+    result = subprocess.run(
+        ["bash", "-e", "-c", script],
+        env={**env, "GITHUB_OUTPUT": str(outputs)},
+        capture_output=True,
+        text=True,
+    )
+    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    return result.returncode, values, result.stdout + result.stderr
+
+
+def name_the_image(tmp_path, model_uri: str, pointer: Any = None) -> tuple[int, dict, str]:
+    """Run deploy.yml's "Read the stack and name the image" step with a stand-in `aws` whose
+    S3 holds ``pointer`` (a JSON value, or bytes as they are)."""
+    s3_object = tmp_path / "pointer"
+    if pointer is not None:
+        raw = pointer if isinstance(pointer, bytes) else json.dumps(pointer).encode()
+        s3_object.write_bytes(raw)
+    env = stand_in_aws(
+        tmp_path, STACK, MODEL_URI=model_uri, GITHUB_SHA=SHA, APP_URL="", S3_OBJECT=str(s3_object)
+    )
+    return run_step(DEPLOY, "Read the stack and name the image", tmp_path, env)
+
+
+def tag_of(model: str) -> str:
+    import hashlib
+
+    return f"{SHA}-{hashlib.sha256(model.encode()).hexdigest()[:12]}"
+
+
+def test_deploy_resolves_a_production_pointer_to_its_version_before_naming_the_image(tmp_path):
+    pointer = "s3://bucket/models/food/production"
+    code, outputs, _ = name_the_image(tmp_path, pointer, {"version": "2026-12-04"})
+    assert code == 0
+    assert outputs["model"] == "s3://bucket/models/food/2026-12-04/"
+    assert outputs["image"] == f"{STACK['Outputs'][0]['OutputValue']}:" + tag_of(outputs["model"])
+    assert (outputs["pushed"], outputs["url"]) == ("true", "https://dishlens.example.com")
+    calls = (tmp_path / "calls.txt").read_text()
+    assert f"s3 cp {pointer} -" in calls
+    assert f"--image-ids imageTag={tag_of(outputs['model'])}" in calls
+
+    # A moved pointer names another version: a new tag, so a new image with that version.
+    code, moved, _ = name_the_image(tmp_path, pointer + "/", {"version": "2026-11-23"})
+    assert code == 0 and moved["model"] == "s3://bucket/models/food/2026-11-23/"
+    assert moved["image"] != outputs["image"]
+
+
+def test_deploy_of_a_version_uri_tags_it_as_before(tmp_path):
+    version = "s3://bucket/models/food/2026-12-04/"
+    code, outputs, _ = name_the_image(tmp_path, version)
+    assert code == 0 and outputs["model"] == version
+    assert outputs["image"].endswith(":" + tag_of(version))
+    # The same version named directly or through the pointer is the same image.
+    code, through_pointer, _ = name_the_image(
+        tmp_path, "s3://bucket/models/food/production", {"version": "2026-12-04"}
+    )
+    assert through_pointer["image"] == outputs["image"]
+    assert "s3 cp" in (tmp_path / "calls.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("pointer", "message"),
+    [
+        (None, "Could not read the model pointer s3://bucket/models/food/production"),
+        (b"<html>", "Could not read the model pointer"),
+        ({"previous": "1"}, "Could not read the model pointer"),
+        (
+            {"version": "../../elsewhere"},
+            "The model pointer s3://bucket/models/food/production does",
+        ),
+    ],
+    ids=["absent", "not-json", "no-version", "escapes"],
+)
+def test_deploy_stops_with_a_clear_error_on_a_pointer_it_cannot_use(tmp_path, pointer, message):
+    code, outputs, printed = name_the_image(tmp_path, "s3://bucket/models/food/production", pointer)
+    assert code == 1
+    assert f"::error::{message}" in printed
+    assert outputs == {}  # nothing named, nothing built
+
+
+def test_deploy_summary_records_the_version_it_released():
+    summary = named(DEPLOY, "Summary")
+    assert summary["env"]["MODEL"] == "${{ steps.stack.outputs.model }}"
+    assert "Model: \\`$MODEL\\`" in summary["run"]
+    notice = named(DEPLOY, "Stop here on a bootstrap stack")
+    assert "(model $MODEL)" in notice["run"]
 
 
 def test_deploy_releases_through_the_stack_then_smoke_tests_and_rolls_back_on_failure():
@@ -238,44 +344,50 @@ case "$1 $2" in
   "cloudformation describe-stacks") cat "$STACK_JSON" ;;
   "cloudformation update-stack")
     if [ -n "$UPDATE_FAILS_WITH" ]; then echo "$UPDATE_FAILS_WITH" >&2; exit 254; fi ;;
+  "s3 cp")
+    if [ ! -f "$S3_OBJECT" ]; then echo "fatal error: An error occurred (404)" >&2; exit 1; fi
+    cat "$S3_OBJECT" ;;
+  "ecr describe-images") [ -z "$IMAGE_ABSENT" ] || exit 254 ;;
 esac
 exit 0
 """
 
 
-def release(tmp_path, image: str, update_fails_with: str = "") -> tuple[int, list[str]]:
-    """Run release.sh with a stand-in `aws` on PATH; returns its status and the aws calls."""
+def stand_in_aws(tmp_path, stack: dict[str, Any], **env: str) -> dict[str, str]:
+    """An environment with a stand-in `aws` first on PATH: it records its arguments in
+    ``AWS_CALLS``, describes ``stack`` and prints ``S3_OBJECT`` for ``s3 cp``."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     fake = bin_dir / "aws"
     fake.write_text(FAKE_AWS)
     fake.chmod(0o755)
-    stack = {
-        "Stacks": [
-            {
-                "Parameters": [
-                    {"ParameterKey": "ImageUri", "ParameterValue": "repo:old"},
-                    {"ParameterKey": "ApiKey", "ParameterValue": "****"},
-                    {"ParameterKey": "MinTasks", "ParameterValue": "2"},
-                ]
-            }
-        ]
-    }
-    (tmp_path / "described.json").write_text(json.dumps(stack))
+    (tmp_path / "described.json").write_text(json.dumps({"Stacks": [stack]}))
     calls = tmp_path / "calls.txt"
     calls.write_text("")
-    env = {
+    return {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "STACK_NAME": "dishlens",
         "RUNNER_TEMP": str(tmp_path),
         "AWS_CALLS": str(calls),
         "STACK_JSON": str(tmp_path / "described.json"),
-        "UPDATE_FAILS_WITH": update_fails_with,
+        **env,
     }
+
+
+def release(tmp_path, image: str, update_fails_with: str = "") -> tuple[int, list[str]]:
+    """Run release.sh with a stand-in `aws` on PATH; returns its status and the aws calls."""
+    stack = {
+        "Parameters": [
+            {"ParameterKey": "ImageUri", "ParameterValue": "repo:old"},
+            {"ParameterKey": "ApiKey", "ParameterValue": "****"},
+            {"ParameterKey": "MinTasks", "ParameterValue": "2"},
+        ]
+    }
+    env = stand_in_aws(tmp_path, stack, UPDATE_FAILS_WITH=update_fails_with)
     result = subprocess.run(
         ["bash", str(SCRIPTS / "release.sh"), image], env=env, capture_output=True, text=True
     )
-    return result.returncode, calls.read_text().splitlines()
+    return result.returncode, Path(env["AWS_CALLS"]).read_text().splitlines()
 
 
 def test_release_changes_only_the_image_and_keeps_every_other_parameter(tmp_path):
@@ -307,3 +419,211 @@ def test_dependabot_watches_the_base_image_the_actions_and_pip():
     for update in ecosystems.values():
         assert update["directory"] == "/"
         assert update["schedule"]["interval"] in {"daily", "weekly"}
+
+
+# ---------------------------------------------------------------------------------------------
+# retrain.yml: SageMaker training, then the gate
+
+
+RETRAIN = ROOT / ".github" / "workflows" / "retrain.yml"
+
+
+def test_retrain_runs_weekly_and_by_hand_with_least_permissions():
+    workflow = load(RETRAIN)
+    assert set(workflow["on"]) == {"workflow_dispatch", "schedule"}
+    assert set(workflow["on"]["workflow_dispatch"]["inputs"]) == {
+        "epochs",
+        "instance-type",
+        "feedback-weight",
+    }
+    (cron,) = [entry["cron"] for entry in workflow["on"]["schedule"]]
+    assert cron.split()[2:] == ["*", "*", "1"]  # once a week
+    assert workflow["permissions"] == {}
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert job["environment"]["name"] == "retrain"
+    # Inputs reach the scripts through env only (no ${{ }} in a script: checked for all).
+    assert job["env"]["INSTANCE_TYPE"] == "${{ inputs.instance-type || 'ml.c6i.8xlarge' }}"
+
+
+def test_retrain_authenticates_with_oidc_for_as_long_as_the_role_and_the_job_allow():
+    from tests.infra.common import props
+
+    (credentials,) = step_using(RETRAIN, "aws-actions/configure-aws-credentials")
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_RETRAIN_ROLE_ARN }}"
+    duration = int(credentials["with"]["role-duration-seconds"])
+    assert duration == props("RetrainRole")["MaxSessionDuration"]
+    (job,) = load(RETRAIN)["jobs"].values()
+    assert job["timeout-minutes"] * 60 <= duration
+    # The wait (training plus the hour the script allows for start-up and upload) and the
+    # gate fit in the job.
+    assert int(job["env"]["MAX_RUNTIME"]) + 3600 < job["timeout-minutes"] * 60 - 15 * 60
+    text = RETRAIN.read_text()
+    assert "aws-access-key-id" not in text and "secrets." not in text
+
+
+def test_retrain_trains_then_fetches_the_evaluation_set_then_gates():
+    names = order(steps(RETRAIN))
+    assert names.index("Read the stack and name the job") < names.index("Train on SageMaker")
+    assert names.index("Train on SageMaker") < names.index("Fetch the fixed evaluation set")
+    assert names.index("Fetch the fixed evaluation set") < names.index("Gate and promote")
+    fetch = named(RETRAIN, "Fetch the fixed evaluation set")["run"]
+    assert fetch == 'aws s3 sync --only-show-errors "$EVAL_DATA_URI" "$RUNNER_TEMP/eval"'
+    stop = named(RETRAIN, "Stop the training job (run cancelled)")
+    assert stop["if"].startswith("cancelled()")
+    assert stop["run"] == 'aws sagemaker stop-training-job --training-job-name "$JOB"'
+
+
+def command_of(step: dict[str, Any], env: dict[str, str]) -> list[str]:
+    """The step's ``python`` command as bash would run it with ``env`` (its arguments, up to
+    any redirection)."""
+    import shlex
+
+    lines = step["run"].replace("\\\n", " ").splitlines()
+    (script,) = [line.strip() for line in lines if line.strip().startswith("python ")]
+    script = re.split(r" \d?> | \|\| ", script)[0]
+    expanded = subprocess.run(
+        ["bash", "-c", f"printf '%s\\0' {script}"],
+        env={**os.environ, **env},
+        capture_output=True,
+        check=True,
+    ).stdout
+    words = expanded.decode().split("\0")[:-1]
+    assert words[:1] == ["python"], shlex.join(words)
+    return words[1:]
+
+
+PLAN = {
+    "RUNNER_TEMP": "/tmp/runner",
+    "IMAGE": "1234.dkr.ecr.us-east-1.amazonaws.com/dishlens:abc-123",
+    "ROLE": "arn:aws:iam::1234:role/dishlens-TrainingRole-X",
+    "BUCKET": "dishlens-bucket",
+    "PROJECT": "dishlens",
+    "JOB": "dishlens-retrain-20261207-030000",
+    "NAME": "food101-lite0",
+    "TRAINING_DATA_URI": "s3://dishlens-bucket/datasets/food101/",
+    "FEEDBACK_WEIGHT": "2",
+    "EPOCHS": "5",
+    "INSTANCE_TYPE": "ml.c6i.8xlarge",
+    "MAX_RUNTIME": "14400",
+    "REGISTRY": "s3://dishlens-bucket/models/food101-lite0/",
+    "VERSION": "retrain-20261207-030000",
+}
+
+
+def test_retrain_calls_the_scripts_with_arguments_they_accept():
+    from tests.scripts.conftest import load_script
+
+    start = load_script("start_retraining")
+    argv = command_of(named(RETRAIN, "Train on SageMaker"), PLAN)
+    assert argv[0] == "scripts/start_retraining.py"
+    job = start.job_from_args(start.get_args_parser().parse_args(argv[1:]))
+    assert (job.name, job.image, job.role_arn) == (PLAN["JOB"], PLAN["IMAGE"], PLAN["ROLE"])
+    assert job.feedback == "s3://dishlens-bucket/feedback/"
+    assert job.output == "s3://dishlens-bucket/training/"
+    assert (job.epochs, job.feedback_weight, job.max_runtime) == (5, 2.0, 14400)
+
+    publish = load_script("publish_model")
+    argv = command_of(named(RETRAIN, "Gate and promote"), PLAN)
+    args = publish.get_args_parser().parse_args(argv[1:])
+    assert str(args.model_dir) == "/tmp/runner/candidate"  # what start_retraining fetched
+    assert args.uri == "s3://dishlens-bucket/models/food101-lite0/retrain-20261207-030000/"
+    assert args.promote and str(args.eval_data) == "/tmp/runner/eval"
+
+
+RETRAIN_STACK = {
+    "Parameters": [
+        {"ParameterKey": "ImageUri", "ParameterValue": PLAN["IMAGE"]},
+        {"ParameterKey": "ProjectName", "ParameterValue": "dishlens"},
+    ],
+    "Outputs": [
+        {"OutputKey": "TrainingRoleArn", "OutputValue": PLAN["ROLE"]},
+        {"OutputKey": "BucketName", "OutputValue": PLAN["BUCKET"]},
+    ],
+}
+
+
+def plan_retraining(tmp_path, stack: dict[str, Any], **env: str) -> tuple[int, dict, str]:
+    """Run retrain.yml's first step with a stand-in `aws`."""
+    variables = {
+        "MODEL_URI": "s3://dishlens-bucket/models/food101-lite0/production",
+        "TRAINING_DATA_URI": PLAN["TRAINING_DATA_URI"],
+        "EVAL_DATA_URI": "s3://dishlens-bucket/datasets/eval/",
+    }
+    env = stand_in_aws(tmp_path, stack, **(variables | env))
+    return run_step(RETRAIN, "Read the stack and name the job", tmp_path, env)
+
+
+def test_retrain_names_a_job_the_role_may_start_and_a_new_version_in_the_registry(tmp_path):
+    code, plan, _ = plan_retraining(tmp_path, RETRAIN_STACK)
+    assert code == 0
+    assert (plan["image"], plan["role"], plan["bucket"]) == (
+        PLAN["IMAGE"],
+        PLAN["ROLE"],
+        PLAN["BUCKET"],
+    )
+    assert re.fullmatch(r"dishlens-retrain-\d{8}-\d{6}", plan["job"])
+    assert plan["version"] == "retrain-" + plan["job"].removeprefix("dishlens-retrain-")
+    assert plan["registry"] == "s3://dishlens-bucket/models/food101-lite0/"
+    assert plan["name"] == "food101-lite0"
+
+
+@pytest.mark.parametrize(
+    ("stack", "env", "message"),
+    [
+        (RETRAIN_STACK, {"EVAL_DATA_URI": ""}, "Set the repository variable EVAL_DATA_URI"),
+        (
+            RETRAIN_STACK,
+            {"MODEL_URI": "s3://b/models/food/2026-12-04/"},
+            "MODEL_URI must name a registry's pointer",
+        ),
+        (
+            {**RETRAIN_STACK, "Parameters": [{"ParameterKey": "ImageUri", "ParameterValue": ""}]},
+            {},
+            "The stack runs no image yet",
+        ),
+    ],
+    ids=["no-eval-set", "not-a-pointer", "bootstrap-stack"],
+)
+def test_retrain_stops_with_a_clear_error_before_starting_anything(tmp_path, stack, env, message):
+    code, plan, printed = plan_retraining(tmp_path, stack, **env)
+    assert code == 1 and plan == {}
+    assert f"::error::{message}" in printed
+
+
+STAND_IN_PYTHON = """#!/usr/bin/env bash
+printf '%s' "$GATE_STDOUT"
+printf '%s' "$GATE_STDERR" >&2
+exit "$GATE_STATUS"
+"""
+
+
+def gate(tmp_path, status: int, stderr: str) -> tuple[int, dict, str]:
+    """Run the gate step with a stand-in `python` answering as publish_model.py would."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    python = bin_dir / "python"
+    python.write_text(STAND_IN_PYTHON)
+    python.chmod(0o755)
+    env = {
+        **PLAN,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "RUNNER_TEMP": str(tmp_path),
+        "GATE_STATUS": str(status),
+        "GATE_STDOUT": '{"accepted": false}',
+        "GATE_STDERR": stderr,
+    }
+    return run_step(RETRAIN, "Gate and promote", tmp_path, env)
+
+
+def test_a_refused_candidate_ends_the_run_with_a_warning_and_other_failures_fail_it(tmp_path):
+    assert gate(tmp_path, 0, "")[:2] == (0, {"promoted": "true"})
+    refusal = "error: s3://b/models/f/v/ was not promoted: worse than production beyond noise.\n"
+    code, outputs, printed = gate(tmp_path, 1, refusal)
+    assert (code, outputs) == (0, {"promoted": "false"})
+    assert "::warning::The gate refused the candidate" in printed
+    assert refusal.strip() in printed  # the reasons reach the log (and the summary)
+    code, outputs, printed = gate(tmp_path, 1, "error: Could not read the model pointer …\n")
+    assert (code, outputs) == (1, {})
+    assert "::error::The gate could not judge the candidate" in printed
