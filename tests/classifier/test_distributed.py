@@ -226,6 +226,14 @@ def test_two_processes_resume_a_checkpoint_where_it_stopped(
     assert_same_training(out, one_process_run.out)
 
 
+def test_a_resumed_process_takes_its_own_random_state() -> None:
+    saved = {"rng": {"of": 0}, "rng_of_ranks": [{"of": 0}, {"of": 1}]}
+    assert train.own_rng(saved, launches(2)[1]) == {"of": 1}
+    # Another number of processes, or a one-process checkpoint: rank 0's, in every process.
+    assert train.own_rng(saved, launches(3)[2]) == {"of": 0}
+    assert train.own_rng({"rng": {"of": 0}}, launches(2)[1]) == {"of": 0}
+
+
 # ---------------------------------------------------------------------------------------------
 # SHARING THE DATA
 
