@@ -87,3 +87,8 @@ class InputError(ClassifierError, OSError):
 
 class DatasetError(ClassifierError, ValueError):
     """A training or evaluation folder is not in Food-101 layout."""
+
+
+class DistributedSetupError(ClassifierError, ValueError):
+    """A torchrun launch training cannot use: missing or bad rank variables, more processes
+    than GPUs, or a global batch the processes cannot share evenly."""

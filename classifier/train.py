@@ -14,6 +14,10 @@ Each epoch ends with a checkpoint (``OUT/checkpoint.pt``); ``--resume`` continue
 the last epoch the script calibrates on the validation split (temperature, thresholds), fits the
 not-food detector on the training split and writes ``model.safetensors``, ``labels.json`` and
 ``card.json`` into ``OUT``.
+
+Under ``torchrun`` the same command trains on several processes (GPUs or machines) with
+DistributedDataParallel; ``--batch-size`` stays the global batch. How the work is shared, and
+what matches one process: :mod:`classifier.distributed`.
 """
 
 from __future__ import annotations
@@ -23,14 +27,24 @@ import datetime
 import pickle
 import random
 import time
+from collections.abc import Sized
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import (
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    WeightedRandomSampler,
+)
 from tqdm import tqdm
 
+from classifier import distributed
 from classifier.artifact import code_version, load_artifact, save_artifact
 from classifier.calibrate import (
     CalibrationOptions,
@@ -43,6 +57,8 @@ from classifier.calibrate import (
 )
 from classifier.cli import add_data_arguments, add_option
 from classifier.data import FeedbackDataset, FoodDataset, read_feedback, resolve_data_root
+from classifier.distributed import ONE_PROCESS, Launch
+from classifier.errors import DistributedSetupError
 from classifier.metrics import topk_accuracy
 from classifier.model import (
     ARCHITECTURES,
@@ -134,15 +150,19 @@ def make_loader(
     *,
     shuffle: bool,
     sample_weights: list[float] | None = None,
+    launch: Launch = ONE_PROCESS,
 ) -> DataLoader:
     """A seeded loader; with ``sample_weights``, photos are drawn in proportion to them (with
-    replacement, ``len(dataset)`` draws an epoch) from the same generator."""
+    replacement, ``len(dataset)`` draws an epoch) from the same generator. Under torchrun,
+    this process's share of each global batch (:class:`classifier.distributed.RankShare`)."""
     generator = torch.Generator().manual_seed(args.seed)
-    sampler = None
+    sampler: Sampler[int] | None = None
     if sample_weights is not None:
         sampler = WeightedRandomSampler(
             sample_weights, len(sample_weights), replacement=True, generator=generator
         )
+    if launch.torchrun:
+        return shared_loader(dataset, args, sampler, generator, launch, shuffle=shuffle)
     return DataLoader(
         dataset,
         batch_size=args.batch_size,
@@ -152,6 +172,32 @@ def make_loader(
         num_workers=args.workers,
         persistent_workers=args.workers > 0,
         worker_init_fn=lambda worker: set_seed(args.seed + worker),
+    )
+
+
+def shared_loader(
+    dataset: Dataset,
+    args: argparse.Namespace,
+    sampler: Sampler[int] | None,
+    generator: torch.Generator,
+    launch: Launch,
+    *,
+    shuffle: bool,
+) -> DataLoader:
+    """:func:`make_loader` under torchrun: the draws one process makes (the same sampler on
+    the same generator, which the loader also advances as in one process), this process's
+    share of each batch, and data-loading workers seeded apart from other processes'."""
+    if sampler is None and shuffle:
+        sampler = RandomSampler(cast(Sized, dataset), generator=generator)
+    if sampler is None:
+        sampler = SequentialSampler(cast(Sized, dataset))
+    return DataLoader(
+        dataset,
+        batch_sampler=distributed.RankShare(sampler, args.batch_size, launch),
+        generator=generator,
+        num_workers=args.workers,
+        persistent_workers=args.workers > 0,
+        worker_init_fn=lambda worker: set_seed(args.seed + launch.rank * args.workers + worker),
     )
 
 
@@ -168,11 +214,15 @@ def batch_mixing(args: argparse.Namespace, num_classes: int):
     return v2.RandomChoice(mixes) if mixes else None
 
 
-def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, args) -> float:
+def train_one_epoch(
+    model, criterion, optimizer, scheduler, loader, device, epoch, args, launch=ONE_PROCESS
+) -> float:
+    """One pass over ``loader``; the mean training loss (over every process's photos)."""
     model.train()
     total_loss, seen = 0.0, 0
-    mix = batch_mixing(args, model.head.out_features)
-    progress = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
+    mix = batch_mixing(args, cast(FoodNet, distributed.unwrap(model)).head.out_features)
+    desc = f"epoch {epoch + 1}/{args.epochs}"
+    progress = tqdm(loader, desc=desc, unit="batch", disable=not launch.is_main)
     for images, targets in progress:
         if mix is not None:
             images, targets = mix(images, targets)
@@ -180,13 +230,14 @@ def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoc
         targets = targets.to(device, non_blocking=True)
         loss = criterion(model(images), targets)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        distributed.for_gradient_average(loss, len(targets), launch).backward()
         optimizer.step()
         scheduler.step()
         total_loss += loss.item() * len(targets)
         seen += len(targets)
         progress.set_postfix(loss=f"{total_loss / seen:.3f}")
-    return total_loss / seen
+    loss_sum, photos = distributed.sum_over_ranks([total_loss, seen], launch, device)
+    return loss_sum / photos
 
 
 def extra_source(text: str) -> str:
@@ -278,7 +329,9 @@ def build_card(args, classes, train_set, calibration_card, sources=None) -> dict
     }
 
 
-def finalize(model, args, classes, train_set, train_root, device, sources) -> dict[str, Any]:
+def finalize(
+    model, args, classes, train_set, train_root, device, sources, launch=ONE_PROCESS
+) -> dict[str, Any]:
     """Calibrate (temperature, not-food detectors, thresholds) and write the artifact."""
     options = CalibrationOptions.from_args(args)
     real_photos = Path(args.real_photos) if args.real_photos else None
@@ -294,6 +347,8 @@ def finalize(model, args, classes, train_set, train_root, device, sources) -> di
         people_non_food=feedback_non_food(feedback, load_settings().model_cache_dir),
     )
     card = build_card(args, classes, train_set, result.card, sources)
+    if launch.torchrun:
+        card["training"]["distributed"] = distributed.describe(launch, args.batch_size, device)
     labels = {label: readable_label(label) for label in classes}
     model.cpu()
     return save_artifact(Path(args.out), model, result.scorer, labels, card)
@@ -308,6 +363,7 @@ def train_transform(args: argparse.Namespace) -> FixResPreset | TrainPreset:
 def prepare_model(args: argparse.Namespace, num_classes: int, device: torch.device) -> FoodNet:
     """The network to train: ImageNet weights or ``--init-from``'s, the frozen part frozen."""
     model = build_model(args.arch, num_classes, image_size=args.val_crop_size)
+    model.dropout.p = args.dropout
     if args.init_from:
         model.load_state_dict(initial_weights(Path(args.init_from)))
     freeze_trunk(model, args.frozen_blocks)
@@ -339,10 +395,28 @@ def make_optimizer(
     return optimizer, scheduler
 
 
-def resume(out: Path, args: argparse.Namespace, model, optimizer, scheduler, loader) -> int:
+def resume(
+    out: Path,
+    args: argparse.Namespace,
+    model,
+    optimizer,
+    scheduler,
+    loader,
+    launch: Launch = ONE_PROCESS,
+) -> int:
     """With ``--resume`` and a checkpoint in ``out``: restore everything from it and return the
-    epoch to start at; else 0."""
-    if not (args.resume and (out / CHECKPOINT).is_file()):
+    epoch to start at; else 0. Under torchrun every process reads the same checkpoint.
+
+    Raises:
+        DistributedSetupError: some processes see the checkpoint and others do not.
+    """
+    found = distributed.gather(bool(args.resume and (out / CHECKPOINT).is_file()), launch)
+    if len(set(found)) > 1:
+        raise DistributedSetupError(
+            f"Only some of the training processes see {out / CHECKPOINT}: on several machines, "
+            "--out must be one folder that all of them read and write."
+        )
+    if not found[0]:
         return 0
     checkpoint = load_checkpoint(out / CHECKPOINT)
     if checkpoint["args"]["epochs"] != args.epochs:
@@ -354,25 +428,45 @@ def resume(out: Path, args: argparse.Namespace, model, optimizer, scheduler, loa
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["lr_scheduler"])
-    restore_rng(checkpoint["rng"], loader)
+    restore_rng(own_rng(checkpoint, launch), loader)
     start_epoch = checkpoint["epoch"] + 1
-    print(f"Resuming from {out / CHECKPOINT} at epoch {start_epoch + 1}.")
+    if launch.is_main:
+        print(f"Resuming from {out / CHECKPOINT} at epoch {start_epoch + 1}.")
     return start_epoch
 
 
-def save_checkpoint(out: Path, epoch: int, args, classes, model, optimizer, scheduler, loader):
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "lr_scheduler": scheduler.state_dict(),
-            "epoch": epoch,
-            "rng": rng_state(loader),
-            "args": vars(args),
-            "classes": classes,
-        },
-        out / CHECKPOINT,
-    )
+def own_rng(checkpoint: dict[str, Any], launch: Launch) -> dict[str, Any]:
+    """This process's random state in ``checkpoint``: its own when the checkpoint comes from a
+    run with as many processes, else rank 0's."""
+    of_ranks = checkpoint.get("rng_of_ranks") or []
+    return of_ranks[launch.rank] if len(of_ranks) == launch.world_size else checkpoint["rng"]
+
+
+def save_checkpoint(
+    out: Path,
+    epoch: int,
+    args,
+    classes,
+    model,
+    optimizer,
+    scheduler,
+    loader,
+    rng_of_ranks: list[dict[str, Any]] | None = None,
+):
+    """Everything ``--resume`` needs; ``rng_of_ranks``: every process's random state under
+    torchrun (rank 0's is also ``rng``)."""
+    checkpoint = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "lr_scheduler": scheduler.state_dict(),
+        "epoch": epoch,
+        "rng": rng_state(loader),
+        "args": vars(args),
+        "classes": classes,
+    }
+    if rng_of_ranks is not None:
+        checkpoint["rng_of_ranks"] = rng_of_ranks
+    torch.save(checkpoint, out / CHECKPOINT)
 
 
 def report_epoch(epoch: int, loss: float, logits, targets, args, started: float) -> None:
@@ -386,35 +480,75 @@ def report_epoch(epoch: int, loss: float, logits, targets, args, started: float)
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
-    set_seed(args.seed)
-    device = pick_device(args.device)
+    """Train, calibrate and write the artifact; the card. Under torchrun every process runs
+    this and returns the card rank 0 wrote.
+
+    Raises:
+        DistributedSetupError: a torchrun launch this run cannot use.
+    """
+    launch = distributed.launch_from_env()
+    distributed.per_rank_batch_size(args.batch_size, launch.world_size)
+    if launch.torchrun:
+        device = distributed.rank_device(args.device, launch)
+    else:
+        device = pick_device(args.device)
+    with distributed.process_group(launch, device):
+        return run_training(args, launch, device)
+
+
+def read_training_data(
+    args: argparse.Namespace, transform: Any, cache_dir: Path
+) -> tuple[Path, list[str], Dataset, list[float] | None, list[dict[str, Any]]]:
+    """``--data``'s folder, its dishes, every training photo, each photo's sampling weight (None
+    without ``--extra-data``) and what each source gave."""
+    root = resolve_data_root(args.data, cache_dir)
+    food_train = FoodDataset(root, "train", transform, limit_per_class=args.limit_per_class)
+    train_set, sample_weights, sources = training_sources(args, food_train, transform, cache_dir)
+    return root, food_train.classes, train_set, sample_weights, sources
+
+
+def run_training(args: argparse.Namespace, launch: Launch, device: torch.device) -> dict[str, Any]:
+    """:func:`main` in one process of the run: every process trains its share, rank 0 alone
+    evaluates and writes."""
+    set_seed(args.seed + launch.rank)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cache_dir = load_settings().model_cache_dir
-    root = resolve_data_root(args.data, cache_dir)
     transform = train_transform(args)
-    food_train = FoodDataset(root, "train", transform, limit_per_class=args.limit_per_class)
-    classes = food_train.classes
-    train_set, sample_weights, sources = training_sources(args, food_train, transform, cache_dir)
+    root, classes, train_set, sample_weights, sources = distributed.take_turns(
+        lambda: read_training_data(args, transform, cache_dir), launch
+    )
     model = prepare_model(args, len(classes), device)
-    loader = make_loader(train_set, args, shuffle=True, sample_weights=sample_weights)
+    loader = make_loader(
+        train_set, args, shuffle=True, sample_weights=sample_weights, launch=launch
+    )
     optimizer, scheduler = make_optimizer(model, args, args.epochs * len(loader))
+    trained = distributed.wrap(model, launch, device)
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    start_epoch = resume(out, args, model, optimizer, scheduler, loader)
+    start_epoch = resume(out, args, model, optimizer, scheduler, loader, launch)
     val_set = FoodDataset(
         root, args.val_split, eval_preset(args), limit_per_class=args.limit_per_class
     )
     val_loader = make_loader(val_set, args, shuffle=False)
     for epoch in range(start_epoch, args.epochs):
         started = time.perf_counter()
-        loss = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, args)
-        logits, _, targets = collect_outputs(model, val_loader, device, "val")
-        report_epoch(epoch, loss, logits, targets, args, started)
-        save_checkpoint(out, epoch, args, classes, model, optimizer, scheduler, loader)
+        loss = train_one_epoch(
+            trained, criterion, optimizer, scheduler, loader, device, epoch, args, launch
+        )
+        rng_of_ranks = distributed.gather(rng_state(loader), launch) if launch.torchrun else None
+        if launch.is_main:
+            logits, _, targets = collect_outputs(model, val_loader, device, "val")
+            report_epoch(epoch, loss, logits, targets, args, started)
+            save_checkpoint(
+                out, epoch, args, classes, model, optimizer, scheduler, loader, rng_of_ranks
+            )
+        distributed.barrier(launch)
 
-    card = finalize(model, args, classes, train_set, root, device, sources)
-    print(summary(out, card))
-    return card
+    card: dict[str, Any] = {}
+    if launch.is_main:
+        card = finalize(model, args, classes, train_set, root, device, sources, launch)
+        print(summary(out, card))
+    return distributed.from_main(card, launch)
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -440,6 +574,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="backbone (default: efficientnet-lite0)",
     )
     add_option(parser, "--epochs", 15, "epochs")
+    add_option(parser, "--dropout", 0.2, "dropout before the dish head; 0 turns it off")
     add_data_arguments(parser)
     for flag, default, help_text in (
         ("--lr", 1e-3, "peak trunk learning rate"),
@@ -499,5 +634,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    with exit_on_bad_setting("classifier.train"):
+    with (
+        exit_on_bad_setting("classifier.train"),
+        distributed.exit_on_bad_launch("classifier.train"),
+    ):
         main(get_args_parser().parse_args())
