@@ -57,8 +57,9 @@ class Settings:
     # Classifier
     model_uri: str | None = _setting(
         None,
-        "Model to load: a bundled model's name (`food101-lite0`, `food10-lite0`), a directory "
-        "or `s3://bucket/prefix/`. Unset: `food101-lite0`.",
+        "Model to load: a bundled model's name (`food101-lite0`, `food10-lite0`), a directory, "
+        "`s3://bucket/prefix/` or a registry's `s3://…/NAME/production`. Unset: "
+        "`food101-lite0`.",
     )
     model_cache_dir: Path = _setting(
         Path.home() / ".cache" / "dishlens" / "models",
