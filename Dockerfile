@@ -6,10 +6,14 @@
 #   docker build --build-arg MODEL_DIR=model -t dishlens .  # bundles model/ (deploy.yml fills
 #                                                           # it with scripts/fetch_model.py)
 #   docker run --rm -p 8501:8501 --read-only -v /tmp dishlens
+#   docker build --target training -t dishlens:training .   # the SageMaker variant (root)
+#
+# The default target (the last stage, `app`) is the runtime image, unprivileged; `training` is
+# the same image as root, for SageMaker training jobs only (see its stage).
 #
 # The base image is pinned by digest (tag kept for people); Dependabot's docker ecosystem
 # (.github/dependabot.yml) proposes the new digest when python:3.11-slim is rebuilt. Both
-# stages use the same one.
+# FROM lines use the same one.
 
 # ---------------------------------------------------------------------------------------------
 # BUILDER: a virtual environment with CPU-only torch, then the app tree with bytecode compiled
@@ -101,3 +105,19 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 # The launcher loads the model before Streamlit listens, so the health check answers only once
 # the model is ready and the first visitor does not wait for it.
 CMD ["python", "launch_app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]
+
+# ---------------------------------------------------------------------------------------------
+# TRAINING: the runtime image as root, for SageMaker training jobs (`docker build --target
+# training`; deploy.yml pushes it as <tag>-training, scripts/start_retraining.py runs it).
+# SageMaker mounts /opt/ml/{input,model,output,checkpoints} owned by root at run time, keeps
+# the image's USER and has no setting to choose another: as UID 10001 a job would most likely
+# fail to write /opt/ml/model (reported for other non-root images). Nothing else changes: no
+# new layer, the same model at /app/model, the same ENV.
+FROM runtime AS training
+# hadolint ignore=DL3002
+USER 0:0
+
+# ---------------------------------------------------------------------------------------------
+# APP: the default target (a plain `docker build .` builds the last stage), the runtime image
+# unchanged, so the app and the API never run as root.
+FROM runtime AS app

@@ -1,7 +1,7 @@
 """Retrain DishLens as an Amazon SageMaker training job, wait for it and fetch the model.
 
     python scripts/start_retraining.py --out runs/retrained \\
-        --image ACCOUNT.dkr.ecr.REGION.amazonaws.com/dishlens:TAG \\
+        --image ACCOUNT.dkr.ecr.REGION.amazonaws.com/dishlens:TAG-training \\
         --role-arn arn:aws:iam::ACCOUNT:role/STACK-TrainingRole-… \\
         --data s3://BUCKET/datasets/food101/ --feedback s3://BUCKET/feedback/ \\
         --output s3://BUCKET/training/ --model-name food101-lite0
@@ -13,12 +13,20 @@ then gate and publish what it fetched (``.github/workflows/retrain.yml`` does bo
 
 Decisions:
 
-- **The project's own image.** The job runs the image the app runs (its ``classifier/`` holds
-  the training CLI, its virtual environment torch) with ``python3 -m classifier.train`` as the
-  container's entrypoint (``ContainerEntrypoint``/``ContainerArguments``; no SageMaker toolkit
-  in the image). That image carries CPU builds of torch, so it suits CPU instances: the
-  default is ``ml.c6i.8xlarge`` (32 vCPUs, 64 GiB). A GPU instance would leave its GPUs idle
-  until a CUDA build of the image exists.
+- **The project's own image, as root.** The job runs the training variant of the image the
+  app runs: the Dockerfile's ``training`` stage, the same layers, venv and model with
+  ``USER 0:0``, which ``deploy.yml`` pushes as ``TAG-training`` (:data:`TRAINING_TAG_SUFFIX`)
+  beside every app image ``TAG``. SageMaker mounts ``/opt/ml/input``, ``/opt/ml/model``,
+  ``/opt/ml/output`` and ``/opt/ml/checkpoints`` owned by root, keeps the image's USER and
+  has no request field to choose another, so the app image (UID 10001) would most likely fail
+  to write its model (reported for other non-root images); the app image itself stays
+  unprivileged. ``--image`` naming anything else draws a warning, not a refusal (your own
+  root image may be named otherwise). Not yet run in a real AWS account.
+- **Its own entrypoint.** ``python3 -m classifier.train`` is the container's entrypoint
+  (``ContainerEntrypoint``/``ContainerArguments``; no SageMaker toolkit in the image). The
+  image carries CPU builds of torch, so it suits CPU instances: the default is
+  ``ml.c6i.8xlarge`` (32 vCPUs, 64 GiB). A GPU instance would leave its GPUs idle until a CUDA
+  build of the image exists.
 - **One instance, one process.** SageMaker describes a cluster in
   ``/opt/ml/input/config/resourceconfig.json`` (``current_host``, ``hosts``; the SageMaker
   toolkit turns these into ``SM_CURRENT_HOST``/``SM_HOSTS``, which this image does not have).
@@ -75,6 +83,7 @@ from dishlens.errors import DishLensError  # noqa: E402
 logger = logging.getLogger("start_retraining")
 
 ENTRYPOINT = ["python3", "-m", "classifier.train"]
+TRAINING_TAG_SUFFIX = "-training"  # deploy.yml's tag for the Dockerfile's `training` stage
 CHANNELS = "/opt/ml/input/data"
 MODEL_OUT = "/opt/ml/model"
 DEFAULT_INSTANCE = "ml.c6i.8xlarge"
@@ -368,7 +377,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         add_help=add_help,
     )
     parser.add_argument("--out", type=Path, required=True, help="new folder for the model")
-    parser.add_argument("--image", required=True, help="the project's image in ECR (URI:TAG)")
+    parser.add_argument(
+        "--image",
+        required=True,
+        help=f"the training variant of the project's image in ECR (URI:TAG{TRAINING_TAG_SUFFIX})",
+    )
     parser.add_argument("--role-arn", required=True, help="SageMaker execution role (stack)")
     parser.add_argument(
         "--data", type=_s3_prefix, required=True, help="Food-101-layout photos, s3:// prefix"
@@ -455,6 +468,13 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         job = job_from_args(args)
+        if not job.image.endswith(TRAINING_TAG_SUFFIX):
+            print(
+                f"warning: {job.image} is not a training variant (…{TRAINING_TAG_SUFFIX}): the "
+                "app image runs as UID 10001 and most likely cannot write SageMaker's "
+                "/opt/ml/model, which is owned by root",
+                file=sys.stderr,
+            )
         if args.dry_run:
             print(json.dumps(training_request(job), indent=2))
         else:

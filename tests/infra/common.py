@@ -64,10 +64,45 @@ def stages() -> list[list[tuple[str, str]]]:
     return split
 
 
-def env() -> dict[str, str]:
-    """The ENV values of the runtime stage."""
+def _from(stage_instructions: list[tuple[str, str]]) -> tuple[str, str]:
+    """``(base, name)`` of a stage: what its FROM names and what it is called (``AS``)."""
+    base, _, name = stage_instructions[0][1].partition(" AS ")
+    return base.strip(), name.strip()
+
+
+def stage_names() -> list[str]:
+    return [_from(s)[1] for s in stages()]
+
+
+def stage(name: str) -> list[tuple[str, str]]:
+    """The instructions of the stage called ``name`` (its own, FROM first)."""
+    (found,) = [s for s in stages() if _from(s)[1] == name]
+    return found
+
+
+def default_target() -> str:
+    """The stage a plain ``docker build .`` builds: the last one."""
+    return stage_names()[-1]
+
+
+def image(target: str | None = None) -> list[tuple[str, str]]:
+    """The instructions that make the image of ``target`` (default: the default target): those
+    of the stages it is built ``FROM`` in this Dockerfile, then its own."""
+    own = stage(target or default_target())
+    base = _from(own)[0]
+    return (image(base) if base in stage_names() else []) + own
+
+
+def env(target: str | None = None) -> dict[str, str]:
+    """The ENV values of an image (default: the default target's)."""
     values = {}
-    for word, rest in stages()[-1]:
+    for word, rest in image(target):
         if word == "ENV":
             values.update(pair.split("=", 1) for pair in shlex.split(rest))
     return values
+
+
+def user(target: str | None = None) -> str:
+    """The user an image's processes run as: its last USER (``root`` when it has none)."""
+    users = [rest for word, rest in image(target) if word == "USER"]
+    return users[-1] if users else "root"

@@ -6,12 +6,13 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.infra.common import DOCKERFILE, ROOT, env, stages
+from tests.infra.common import DOCKERFILE, ROOT, default_target, env, image, stage, stages, user
 
 DOCKERIGNORE = ROOT / ".dockerignore"
 NOT_SHIPPED = {"tests", "benchmarks", "scripts", "infra", "runs", "data", "feedback"}
@@ -53,10 +54,15 @@ def test_multi_stage_build_on_python_slim_pinned_by_digest():
     froms = [stage[0][1] for stage in stages()]
     # The image named in FROM itself (not through an ARG), where Dependabot finds and bumps it.
     pins = [re.fullmatch(r"python:3\.11-slim@sha256:([0-9a-f]{64}) AS (\w+)", f) for f in froms]
-    assert all(pins), froms
-    assert [p[2] for p in pins] == ["builder", "runtime"]
-    assert len({p[1] for p in pins}) == 1  # both stages on the same base
-    copies = [rest for word, rest in stages()[-1] if word == "COPY"]
+    pinned = [pin for pin in pins if pin]
+    assert [p[2] for p in pinned] == ["builder", "runtime"]
+    assert len({p[1] for p in pinned}) == 1  # both on the same base
+    # The other stages are the runtime image itself: no second base image to keep pinned.
+    assert [f for f, pin in zip(froms, pins, strict=True) if not pin] == [
+        "runtime AS training",
+        "runtime AS app",
+    ]
+    copies = [rest for word, rest in stage("runtime") if word == "COPY"]
     assert copies and all(c.startswith("--from=builder ") for c in copies)
 
 
@@ -70,12 +76,37 @@ def test_torch_comes_from_the_cpu_wheel_index_at_the_pinned_versions():
 
 
 def test_runs_as_an_unprivileged_user():
-    users = [rest for word, rest in stages()[-1] if word == "USER"]
-    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    # A plain `docker build .` (CI, the deploy's app image) builds the last stage: the runtime
+    # image unchanged.
+    assert default_target() == "app"
+    assert stage("app") == [("FROM", "runtime AS app")]
+    assert user("runtime") == "10001:10001"
+    assert user() == "10001:10001"
+
+
+def test_the_training_variant_is_the_runtime_image_as_root_and_nothing_else():
+    assert stage("training") == [("FROM", "runtime AS training"), ("USER", "0:0")]
+    assert user("training").split(":")[0] in {"root", "0"}
+    assert env("training") == env()  # the same settings, model (MODEL_URI) and venv
+    assert image("training")[:-2] == image()[:-1]  # the runtime's instructions, then root
+    text = DOCKERFILE.read_text()
+    # The one exception hadolint is told about sits on the training stage's USER.
+    assert text.count("hadolint ignore=DL3002") == 1
+    assert "# hadolint ignore=DL3002\nUSER 0:0\n" in text
+    assert text.index("FROM runtime AS training") < text.index("hadolint ignore=DL3002")
+
+
+def test_hadolint_finds_nothing():
+    if shutil.which("hadolint") is None:
+        pytest.skip("hadolint is not installed here (scripts/lint.sh runs it in CI)")
+    result = subprocess.run(
+        ["hadolint", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_serves_streamlit_on_8501_headless_with_a_health_check():
-    final = dict(stages()[-1])
+    final = dict(image())
     assert final["EXPOSE"] == "8501"
     command = json.loads(final["CMD"])  # exec form: no shell between Docker and Streamlit
     # The launcher loads the model, then starts Streamlit on app.py in the same process.
@@ -96,7 +127,7 @@ def test_everything_written_at_run_time_goes_under_tmp():
 
 
 def test_the_runtime_preloads_tcmalloc_from_the_package_it_installs():
-    final = stages()[-1]
+    final = stage("runtime")
     preload = env()["LD_PRELOAD"]
     # A bare file name: the loader finds it on the library path whatever the architecture.
     assert preload == "libtcmalloc_minimal.so.4"

@@ -32,7 +32,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.infra.common import ROOT, env, stages
+from tests.infra.common import ROOT, env, image, stage, user
 
 BUCKET = "dltest-image-models"
 MODEL_PREFIX = "models/food101-lite0/v1/"
@@ -79,9 +79,9 @@ print(json.dumps(result))
 
 
 def image_directories() -> tuple[str, list[tuple[str, int, int, int]]]:
-    """The runtime stage's VOLUME and ``(path, uid, gid, mode)`` of each directory its
+    """The app image's VOLUME and ``(path, uid, gid, mode)`` of each directory its
     ``install -d`` makes."""
-    final = stages()[-1]
+    final = image()
     (volume,) = [json.loads(rest) for word, rest in final if word == "VOLUME"]
     made = []
     for word, rest in final:
@@ -95,8 +95,7 @@ def image_directories() -> tuple[str, list[tuple[str, int, int, int]]]:
 
 
 def image_user() -> tuple[int, int]:
-    (user,) = [rest for word, rest in stages()[-1] if word == "USER"]
-    uid, gid = user.split(":")
+    uid, gid = user().split(":")
     return int(uid), int(gid)
 
 
@@ -206,6 +205,7 @@ def test_every_writable_setting_points_into_a_directory_the_image_makes():
     for name in ("HOME", "TMPDIR", "MODEL_CACHE_DIR", "MPLCONFIGDIR", "HF_HOME", "FEEDBACK_URI"):
         assert values[name] in owned, name
     # The directories exist before the VOLUME line: later build steps could not change them.
-    words = [word for word, _ in stages()[-1]]
-    install = next(i for i, (w, r) in enumerate(stages()[-1]) if r.startswith("install -d"))
+    runtime = stage("runtime")
+    words = [word for word, _ in runtime]
+    install = next(i for i, (w, r) in enumerate(runtime) if r.startswith("install -d"))
     assert install < words.index("VOLUME") < words.index("USER")

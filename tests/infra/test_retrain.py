@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import json
 import re
 from typing import Any
 
 import pytest
 
-from tests.infra.common import ROOT, as_list, env, props, stages, template
+from tests.infra.common import ROOT, as_list, env, image, props, stage, template, user
 from tests.infra.test_cloudformation import iam_statements
 from tests.infra.test_cloudformation_moto import clients, create_stack, outputs
 
@@ -24,16 +25,40 @@ def test_the_image_runs_the_training_entrypoint_from_the_model_it_serves():
     from tests.scripts.conftest import load_script
 
     retraining = load_script("start_retraining")
-    builder, runtime = stages()
+    builder, training = stage("builder"), image("training")
     assert ("COPY", "classifier/ classifier/") in builder  # classifier.train is in the image
-    workdir = [rest for word, rest in runtime if word == "WORKDIR"][-1]
+    workdir = [rest for word, rest in training if word == "WORKDIR"][-1]
     assert ("COPY", "${MODEL_DIR}/ model/") in builder
     assert retraining.RetrainingJob.base_model == f"{workdir}/model"  # the model it serves
     # `python3 -m classifier.train` from the working directory, with the venv's python3.
     assert retraining.ENTRYPOINT == ["python3", "-m", "classifier.train"]
-    assert env()["PATH"].startswith("/opt/venv/bin:")
+    assert env("training")["PATH"].startswith("/opt/venv/bin:")
     requirements = (ROOT / "requirements.txt").read_text()
     assert re.search(r"^torch==", requirements, re.M)  # installed by the builder, CPU wheels
+
+
+def test_the_job_runs_as_root_so_it_can_write_sagemakers_root_owned_mounts():
+    # SageMaker mounts /opt/ml/model (MODEL_OUT) owned by root and runs the image's USER.
+    from tests.scripts.conftest import load_script
+
+    retraining = load_script("start_retraining")
+    assert retraining.MODEL_OUT == "/opt/ml/model"
+    assert user("training").split(":")[0] in {"root", "0"}
+    assert user().split(":")[0] not in {"root", "0"}  # the app image stays unprivileged
+    assert retraining.TRAINING_TAG_SUFFIX == "-training"  # what deploy.yml pushes
+
+
+def test_the_repository_keeps_the_training_variant_of_every_release_it_keeps():
+    # Each release pushes its app image, then TAG-training. One count over both, oldest
+    # expired first: a release at the edge loses its app image before its training variant.
+    policy = json.loads(props("Repository")["LifecyclePolicy"]["LifecyclePolicyText"])
+    (count,) = [
+        rule["selection"]
+        for rule in policy["rules"]
+        if rule["selection"]["countType"] == "imageCountMoreThan"
+    ]
+    assert count["tagStatus"] == "any" and "tagPatternList" not in count
+    assert count["countNumber"] == 2 * 30  # 30 releases, two images each
 
 
 JOBS = (

@@ -132,9 +132,18 @@ def test_only_a_green_push_to_main_deploys():
     assert workflow["concurrency"]["cancel-in-progress"] == "${{ github.ref != 'refs/heads/main' }}"
 
 
+def app_builds(step_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The build steps of the default target (the app image): those that name no target."""
+    return [
+        s
+        for s in step_list
+        if s.get("uses", "").startswith("docker/build-push-action@") and "target" not in s["with"]
+    ]
+
+
 def assert_build_smoke_scan(step_list: list[dict[str, Any]], image: str) -> None:
     """Build (loaded, not pushed), then smoke-run, then a scan that fails on critical findings."""
-    (build,) = [s for s in step_list if s.get("uses", "").startswith("docker/build-push-action@")]
+    (build,) = app_builds(step_list)
     assert build["with"]["load"] is True and build["with"]["push"] is False
     assert build["with"]["tags"] == image
     (smoke,) = [s for s in step_list if s.get("name") == "Smoke-run the image"]
@@ -187,7 +196,7 @@ def test_deploy_builds_smoke_runs_and_scans_the_released_model_before_pushing():
     deploy_steps = steps(DEPLOY)
     image = "${{ steps.stack.outputs.image }}"
     assert_build_smoke_scan(deploy_steps, image)
-    (build,) = step_using(DEPLOY, "docker/build-push-action")
+    (build,) = app_builds(deploy_steps)
     assert build["with"]["context"] == "."  # the path context, which holds model/
     assert build["with"]["build-args"] == "MODEL_DIR=model"
     fetch = named(DEPLOY, "Fetch and verify the model")
@@ -198,7 +207,9 @@ def test_deploy_builds_smoke_runs_and_scans_the_released_model_before_pushing():
     assert names.index("Scan the image (fails on critical findings)") < names.index(
         "Push the image"
     )
-    assert named(DEPLOY, "Push the image")["run"] == 'docker push "$IMAGE"'
+    push = named(DEPLOY, "Push the image")
+    assert 'docker push "$image"' in push["run"]
+    assert push["env"]["IMAGE"] == image
 
 
 def test_deploy_tags_are_immutable_and_a_rerun_reuses_the_pushed_image():
@@ -240,7 +251,9 @@ def run_step(path, name: str, tmp_path, env: dict[str, str]) -> tuple[int, dict,
     return result.returncode, values, result.stdout + result.stderr
 
 
-def name_the_image(tmp_path, model_uri: str, pointer: Any = None) -> tuple[int, dict, str]:
+def name_the_image(
+    tmp_path, model_uri: str, pointer: Any = None, **more: str
+) -> tuple[int, dict, str]:
     """Run deploy.yml's "Read the stack and name the image" step with a stand-in `aws` whose
     S3 holds ``pointer`` (a JSON value, or bytes as they are)."""
     s3_object = tmp_path / "pointer"
@@ -248,7 +261,13 @@ def name_the_image(tmp_path, model_uri: str, pointer: Any = None) -> tuple[int, 
         raw = pointer if isinstance(pointer, bytes) else json.dumps(pointer).encode()
         s3_object.write_bytes(raw)
     env = stand_in_aws(
-        tmp_path, STACK, MODEL_URI=model_uri, GITHUB_SHA=SHA, APP_URL="", S3_OBJECT=str(s3_object)
+        tmp_path,
+        STACK,
+        MODEL_URI=model_uri,
+        GITHUB_SHA=SHA,
+        APP_URL="",
+        S3_OBJECT=str(s3_object),
+        **more,
     )
     return run_step(DEPLOY, "Read the stack and name the image", tmp_path, env)
 
@@ -268,7 +287,8 @@ def test_deploy_resolves_a_production_pointer_to_its_version_before_naming_the_i
     assert (outputs["pushed"], outputs["url"]) == ("true", "https://dishlens.example.com")
     calls = (tmp_path / "calls.txt").read_text()
     assert f"s3 cp {pointer} -" in calls
-    assert f"--image-ids imageTag={tag_of(outputs['model'])}" in calls
+    # The training variant is pushed last: when it is there, both are.
+    assert f"--image-ids imageTag={tag_of(outputs['model'])}-training\n" in calls
 
     # A moved pointer names another version: a new tag, so a new image with that version.
     code, moved, _ = name_the_image(tmp_path, pointer + "/", {"version": "2026-11-23"})
@@ -338,6 +358,87 @@ def test_deploy_releases_through_the_stack_then_smoke_tests_and_rolls_back_on_fa
         assert step["if"] == "steps.stack.outputs.bootstrap == 'false'"
 
 
+def test_deploy_builds_the_training_variant_from_the_same_build_and_checks_it():
+    builds = step_using(DEPLOY, "docker/build-push-action")
+    (app,) = app_builds(builds)
+    (training,) = [b for b in builds if b is not app]
+    assert training["name"] == "Build the training variant"
+    assert training["with"]["target"] == "training"  # the Dockerfile's root stage
+    assert training["with"]["tags"] == "${{ steps.stack.outputs.training_image }}"
+    assert training["with"]["load"] is True and training["with"]["push"] is False
+    # The same context, model and build cache as the app image: only the user differs.
+    for key in ("context", "build-args", "cache-from", "provenance", "sbom"):
+        assert training["with"][key] == app["with"][key], key
+    smoke = named(DEPLOY, "Smoke-run the training variant")
+    run = smoke["run"]
+    assert "--network none" in run  # as SageMaker's network isolation
+    assert "--volume /opt/ml/model" in run  # a fresh root-owned volume where the model goes
+    assert "python3 -m classifier.train --help" in run and "touch /opt/ml/model/" in run
+    assert smoke["env"]["TRAINING_IMAGE"] == "${{ steps.stack.outputs.training_image }}"
+    names = order(steps(DEPLOY))
+    assert names.index("Build the image") < names.index("Build the training variant")
+    assert names.index("Build the training variant") < names.index(smoke["name"])
+    assert names.index(smoke["name"]) < names.index("Push the image")
+
+
+def test_deploy_names_the_training_variant_beside_the_image(tmp_path):
+    code, outputs, _ = name_the_image(tmp_path, "s3://bucket/models/food/2026-12-04/")
+    assert code == 0
+    assert outputs["training_image"] == outputs["image"] + "-training"
+
+
+def test_a_deploy_that_pushed_only_the_app_image_is_not_taken_as_pushed(tmp_path):
+    version = "s3://bucket/models/food/2026-12-04/"
+    tags = tmp_path / "ecr-tags"
+    tags.write_text(tag_of(version) + "\n")  # a run that stopped between the two pushes
+    code, outputs, _ = name_the_image(tmp_path, version, ECR_TAGS=str(tags))
+    assert (code, outputs["pushed"]) == (0, "false")
+    tags.write_text(f"{tag_of(version)}\n{tag_of(version)}-training\n")
+    code, outputs, _ = name_the_image(tmp_path, version, ECR_TAGS=str(tags))
+    assert (code, outputs["pushed"]) == (0, "true")
+
+
+STAND_IN_DOCKER = """#!/usr/bin/env bash
+echo "docker $*" >> "$AWS_CALLS"
+"""
+
+
+def push(tmp_path, present: list[str]) -> tuple[int, list[str], str]:
+    """Run deploy.yml's push step with stand-in `aws` and `docker`; ECR holds the tags
+    ``present``. Returns its status, the pushes in order and what it printed."""
+    image = "1234.dkr.ecr.us-east-1.amazonaws.com/dishlens:abc-123"
+    tags = tmp_path / "ecr-tags"
+    tags.write_text("".join(tag + "\n" for tag in present))
+    env = stand_in_aws(
+        tmp_path,
+        STACK,
+        ECR_TAGS=str(tags),
+        IMAGE=image,
+        TRAINING_IMAGE=image + "-training",
+    )
+    docker = tmp_path / "bin" / "docker"
+    docker.write_text(STAND_IN_DOCKER)
+    docker.chmod(0o755)
+    code, _, printed = run_step(DEPLOY, "Push the image", tmp_path, env)
+    calls = Path(env["AWS_CALLS"]).read_text().splitlines()
+    for call in calls:
+        if call.startswith("ecr describe-images"):
+            assert "--repository-name dishlens " in call
+    pushes = [c.rsplit(":", 1)[1] for c in calls if c.startswith("docker push")]
+    return code, pushes, printed
+
+
+def test_deploy_pushes_the_app_image_then_its_training_variant(tmp_path):
+    assert push(tmp_path, [])[:2] == (0, ["abc-123", "abc-123-training"])
+
+
+def test_a_rerun_after_a_push_that_stopped_half_way_pushes_only_what_is_missing(tmp_path):
+    # Tags are immutable: pushing the app image's tag again would fail the re-run.
+    code, pushes, printed = push(tmp_path, ["abc-123"])
+    assert (code, pushes) == (0, ["abc-123-training"])
+    assert "abc-123 is in ECR already" in printed
+
+
 FAKE_AWS = """#!/usr/bin/env bash
 echo "$*" >> "$AWS_CALLS"
 case "$1 $2" in
@@ -347,7 +448,9 @@ case "$1 $2" in
   "s3 cp")
     if [ ! -f "$S3_OBJECT" ]; then echo "fatal error: An error occurred (404)" >&2; exit 1; fi
     cat "$S3_OBJECT" ;;
-  "ecr describe-images") [ -z "$IMAGE_ABSENT" ] || exit 254 ;;
+  "ecr describe-images")  # every tag is there, or only those listed in the file $ECR_TAGS
+    last=${*: -1}
+    if [ -n "$ECR_TAGS" ]; then grep -qxF "${last#imageTag=}" "$ECR_TAGS" || exit 254; fi ;;
 esac
 exit 0
 """
@@ -494,9 +597,10 @@ def command_of(step: dict[str, Any], env: dict[str, str]) -> list[str]:
     return words[1:]
 
 
+APP_IMAGE = "1234.dkr.ecr.us-east-1.amazonaws.com/dishlens:abc-123"  # the stack's ImageUri
 PLAN = {
     "RUNNER_TEMP": "/tmp/runner",
-    "IMAGE": "1234.dkr.ecr.us-east-1.amazonaws.com/dishlens:abc-123",
+    "IMAGE": APP_IMAGE + "-training",  # what the job runs
     "ROLE": "arn:aws:iam::1234:role/dishlens-TrainingRole-X",
     "BUCKET": "dishlens-bucket",
     "PROJECT": "dishlens",
@@ -534,7 +638,7 @@ def test_retrain_calls_the_scripts_with_arguments_they_accept():
 
 RETRAIN_STACK = {
     "Parameters": [
-        {"ParameterKey": "ImageUri", "ParameterValue": PLAN["IMAGE"]},
+        {"ParameterKey": "ImageUri", "ParameterValue": APP_IMAGE},
         {"ParameterKey": "ProjectName", "ParameterValue": "dishlens"},
     ],
     "Outputs": [
@@ -558,11 +662,10 @@ def plan_retraining(tmp_path, stack: dict[str, Any], **env: str) -> tuple[int, d
 def test_retrain_names_a_job_the_role_may_start_and_a_new_version_in_the_registry(tmp_path):
     code, plan, _ = plan_retraining(tmp_path, RETRAIN_STACK)
     assert code == 0
-    assert (plan["image"], plan["role"], plan["bucket"]) == (
-        PLAN["IMAGE"],
-        PLAN["ROLE"],
-        PLAN["BUCKET"],
-    )
+    # The training variant deploy.yml pushed beside the image the stack runs (same commit,
+    # same model), not the app image itself.
+    assert plan["image"] == f"{APP_IMAGE}-training"
+    assert (plan["role"], plan["bucket"]) == (PLAN["ROLE"], PLAN["BUCKET"])
     assert re.fullmatch(r"dishlens-retrain-\d{8}-\d{6}", plan["job"])
     assert plan["version"] == "retrain-" + plan["job"].removeprefix("dishlens-retrain-")
     assert plan["registry"] == "s3://dishlens-bucket/models/food101-lite0/"

@@ -24,7 +24,7 @@ from tests.scripts.conftest import load_script
 retraining = load_script("start_retraining")
 
 ROLE = "arn:aws:iam::123456789012:role/dishlens-TrainingRole-ABC"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/dishlens:0123abcd-4567ef"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/dishlens:0123abcd-4567ef-training"
 NAME = "dishlens-retrain-20261205-001500"
 
 
@@ -172,6 +172,18 @@ def test_a_dry_run_prints_the_request_and_starts_nothing(bucket, tmp_path, capsy
     )
     listed = boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
     assert name not in [job["TrainingJobName"] for job in listed]
+
+
+def test_an_image_that_is_not_the_training_variant_draws_a_warning(bucket, tmp_path, capsys):
+    app_image = IMAGE.removesuffix(retraining.TRAINING_TAG_SUFFIX)
+    assert run(*cli(bucket, tmp_path / "m", "--dry-run")) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert run(*cli(bucket, tmp_path / "m", "--dry-run", "--image", app_image)) == 0
+    printed = capsys.readouterr()
+    # A warning, not a refusal: the request still names the image it was given.
+    assert json.loads(printed.out)["AlgorithmSpecification"]["TrainingImage"] == app_image
+    assert f"warning: {app_image} is not a training variant" in printed.err
+    assert "/opt/ml/model" in printed.err
 
 
 def test_a_failed_job_is_a_clear_error_with_sagemaker_s_reason(bucket) -> None:
