@@ -68,11 +68,33 @@ def download_prefix(uri: str, target: Path) -> list[Path]:
             client.download_file(bucket, key, str(local))
             downloaded.append(local)
     except (BotoCoreError, ClientError) as error:
-        logger.error("S3 download of %s failed: %s", uri, error)
-        raise ModelDownloadError(
-            f"Could not download {uri}; check the bucket, the prefix and the AWS credentials "
-            "(the log has S3's answer)."
-        ) from error
+        raise download_failed(uri, error) from error
     if not downloaded:
         raise ModelDownloadError(f"Nothing was found at {uri}.")
     return downloaded
+
+
+def download_object(uri: str, local: Path) -> Path:
+    """Copy the one object ``uri`` names to ``local``; returns ``local``.
+
+    Raises:
+        ModelDownloadError: S3 refused or failed (the detail goes to the log).
+    """
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = split_uri(uri)
+    try:
+        boto3.client("s3").download_file(bucket, key.rstrip("/"), str(local))
+    except (BotoCoreError, ClientError) as error:
+        raise download_failed(uri, error) from error
+    return local
+
+
+def download_failed(uri: str, error: Exception) -> ModelDownloadError:
+    """The error people see for a failed download; S3's own answer goes to the log only."""
+    logger.error("S3 download of %s failed: %s", uri, error)
+    return ModelDownloadError(
+        f"Could not download {uri}; check the bucket, the prefix and the AWS credentials "
+        "(the log has S3's answer)."
+    )

@@ -77,7 +77,7 @@ if str(ROOT) not in sys.path:  # run as `python scripts/start_retraining.py`
 
 from classifier.artifact import CARD_FILE  # noqa: E402
 from classifier.errors import ModelDownloadError, TrainingJobError  # noqa: E402
-from classifier.s3 import split_uri  # noqa: E402
+from classifier.s3 import download_object, split_uri  # noqa: E402
 from dishlens.errors import DishLensError  # noqa: E402
 
 logger = logging.getLogger("start_retraining")
@@ -256,23 +256,11 @@ def download_model(artifact_uri: str, out: Path) -> Path:
         ModelDownloadError: ``out`` holds files, S3 failed, or the archive is not a DishLens
             model (not a tarball, a member outside the folder, no model card).
     """
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
     if out.is_dir() and any(out.iterdir()):
         raise ModelDownloadError(f"{out} is not empty; choose a new folder for the model.")
-    bucket, key = split_uri(artifact_uri)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".retrained-", dir=out.parent) as staging:
-        archive = Path(staging) / "model.tar.gz"
-        try:
-            boto3.client("s3").download_file(bucket, key.rstrip("/"), str(archive))
-        except (BotoCoreError, ClientError) as error:
-            logger.error("download %s: %s", artifact_uri, error)
-            raise ModelDownloadError(
-                f"Could not download the trained model {artifact_uri}; check the bucket and "
-                "the AWS credentials."
-            ) from error
+        archive = download_object(artifact_uri, Path(staging) / "model.tar.gz")
         unpacked = _unpack(archive, Path(staging) / "model", artifact_uri)
         out.mkdir(exist_ok=True)
         for path in unpacked.iterdir():
