@@ -92,3 +92,8 @@ class DatasetError(ClassifierError, ValueError):
 class DistributedSetupError(ClassifierError, ValueError):
     """A torchrun launch training cannot use: missing or bad rank variables, more processes
     than GPUs, or a global batch the processes cannot share evenly."""
+
+
+class ClusterConfigError(ClassifierError, ValueError):
+    """SageMaker's description of a training cluster (``resourceconfig.json``) is missing,
+    unreadable, or does not place this machine in its list of hosts."""

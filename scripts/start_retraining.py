@@ -27,11 +27,16 @@ Decisions:
   image carries CPU builds of torch, so it suits CPU instances: the default is
   ``ml.c6i.8xlarge`` (32 vCPUs, 64 GiB). A GPU instance would leave its GPUs idle until a CUDA
   build of the image exists.
-- **One instance, one process.** SageMaker describes a cluster in
-  ``/opt/ml/input/config/resourceconfig.json`` (``current_host``, ``hosts``; the SageMaker
-  toolkit turns these into ``SM_CURRENT_HOST``/``SM_HOSTS``, which this image does not have).
-  Several instances would need a launcher that maps them onto ``torchrun --nnodes N
-  --node_rank I --master_addr HOSTS[0]``; it is not built, so ``InstanceCount`` is 1.
+- **Several instances through a launcher.** ``--instance-count`` (1 to
+  :data:`MAX_INSTANCES`) sets ``InstanceCount``. With more than one, the entrypoint becomes
+  ``python3 -m classifier.launch_sagemaker --`` with the same training arguments: it reads
+  SageMaker's ``/opt/ml/input/config/resourceconfig.json`` on each instance and runs
+  ``torchrun --nnodes N --node_rank I --master_addr FIRST_HOST`` (one process per CPU
+  instance, gloo). ``--batch-size`` stays the global batch, so the number of processes must
+  divide it. Only rank 0, on the first host, writes ``/opt/ml/model``; SageMaker gathers the
+  model folders of all instances into the one ``model.tar.gz``, so it holds rank 0's files.
+  One instance keeps ``python3 -m classifier.train`` as the entrypoint, exactly as before.
+  Several instances have not run in a real AWS account.
 - **Data as S3 channels, no network.** The training photos (``train``) and the feedback
   (``feedback``) are File-mode ``S3Prefix`` channels, which SageMaker copies to
   ``/opt/ml/input/data/CHANNEL`` before the container starts. The container needs no network
@@ -83,6 +88,10 @@ from dishlens.errors import DishLensError  # noqa: E402
 logger = logging.getLogger("start_retraining")
 
 ENTRYPOINT = ["python3", "-m", "classifier.train"]
+# Several instances: classifier.launch_sagemaker maps resourceconfig.json onto torchrun; "--"
+# ends its own options, so the training arguments follow unchanged.
+CLUSTER_ENTRYPOINT = ["python3", "-m", "classifier.launch_sagemaker", "--"]
+MAX_INSTANCES = 16
 TRAINING_TAG_SUFFIX = "-training"  # deploy.yml's tag for the Dockerfile's `training` stage
 CHANNELS = "/opt/ml/input/data"
 MODEL_OUT = "/opt/ml/model"
@@ -110,6 +119,7 @@ class RetrainingJob:
     epochs: int = 5
     train_args: tuple[str, ...] = tuple(shlex.split(DEFAULT_TRAIN_ARGS))
     instance_type: str = DEFAULT_INSTANCE
+    instance_count: int = 1
     volume_gb: int = 50
     max_runtime: int = 5 * 3600
 
@@ -129,17 +139,24 @@ def training_request(job: RetrainingJob) -> dict[str, Any]:
         "AlgorithmSpecification": {
             "TrainingImage": job.image,
             "TrainingInputMode": "File",
-            "ContainerEntrypoint": ENTRYPOINT,
+            "ContainerEntrypoint": ENTRYPOINT if job.instance_count == 1 else CLUSTER_ENTRYPOINT,
             "ContainerArguments": arguments + list(job.train_args),
         },
         "InputDataConfig": channels,
         "OutputDataConfig": {"S3OutputPath": job.output},
         "ResourceConfig": {
             "InstanceType": job.instance_type,
-            "InstanceCount": 1,
+            "InstanceCount": job.instance_count,
             "VolumeSizeInGB": job.volume_gb,
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": job.max_runtime},
+        # Isolation stays on with several instances: SageMaker's API reference for
+        # EnableNetworkIsolation excepts calls between the peers of a distributed training
+        # cluster, and its guide "Run Training and Inference Containers in Internet-Free Mode"
+        # says a multi-instance job's traffic is limited to each container's peers. The
+        # training role's policy requires isolation (infra/dishlens.yaml). Inter-container
+        # traffic encryption stays off: the instances exchange gradients, not photos, and
+        # SageMaker's guide on it warns it lengthens distributed training.
         "EnableNetworkIsolation": True,
     }
 
@@ -172,7 +189,7 @@ def start(job: RetrainingJob) -> str:
     )
     with _aws_errors(job.name, refused):
         response = boto3.client("sagemaker").create_training_job(**training_request(job))
-    print(f"started {job.name} on {job.instance_type}")
+    print(f"started {job.name} on {job.instance_count} x {job.instance_type}")
     return str(response["TrainingJobArn"])
 
 
@@ -403,6 +420,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help=f"a CPU instance: the image has CPU torch (default: {DEFAULT_INSTANCE})",
     )
     parser.add_argument(
+        "--instance-count",
+        type=_bounded(1, MAX_INSTANCES),
+        default=1,
+        help="instances training together, one torchrun node each (default: 1)",
+    )
+    parser.add_argument(
         "--volume-gb", type=_bounded(1, 16384), default=50, help="disk for the data (default: 50)"
     )
     parser.add_argument(
@@ -447,6 +470,7 @@ def job_from_args(args: argparse.Namespace) -> RetrainingJob:
         epochs=args.epochs,
         train_args=tuple(shlex.split(args.train_args)),
         instance_type=args.instance_type,
+        instance_count=args.instance_count,
         volume_gb=args.volume_gb,
         max_runtime=args.max_runtime,
     )

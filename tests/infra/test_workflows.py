@@ -537,6 +537,7 @@ def test_retrain_runs_weekly_and_by_hand_with_least_permissions():
     assert set(workflow["on"]["workflow_dispatch"]["inputs"]) == {
         "epochs",
         "instance-type",
+        "instance-count",
         "feedback-weight",
     }
     (cron,) = [entry["cron"] for entry in workflow["on"]["schedule"]]
@@ -548,6 +549,7 @@ def test_retrain_runs_weekly_and_by_hand_with_least_permissions():
     assert job["environment"]["name"] == "retrain"
     # Inputs reach the scripts through env only (no ${{ }} in a script: checked for all).
     assert job["env"]["INSTANCE_TYPE"] == "${{ inputs.instance-type || 'ml.c6i.8xlarge' }}"
+    assert job["env"]["INSTANCE_COUNT"] == "${{ inputs.instance-count || 1 }}"
 
 
 def test_retrain_authenticates_with_oidc_for_as_long_as_the_role_and_the_job_allow():
@@ -610,6 +612,7 @@ PLAN = {
     "FEEDBACK_WEIGHT": "2",
     "EPOCHS": "5",
     "INSTANCE_TYPE": "ml.c6i.8xlarge",
+    "INSTANCE_COUNT": "2",
     "MAX_RUNTIME": "14400",
     "REGISTRY": "s3://dishlens-bucket/models/food101-lite0/",
     "VERSION": "retrain-20261207-030000",
@@ -627,6 +630,7 @@ def test_retrain_calls_the_scripts_with_arguments_they_accept():
     assert job.feedback == "s3://dishlens-bucket/feedback/"
     assert job.output == "s3://dishlens-bucket/training/"
     assert (job.epochs, job.feedback_weight, job.max_runtime) == (5, 2.0, 14400)
+    assert job.instance_count == 2
 
     publish = load_script("publish_model")
     argv = command_of(named(RETRAIN, "Gate and promote"), PLAN)

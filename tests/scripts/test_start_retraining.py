@@ -17,7 +17,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from classifier import train
+from classifier import launch_sagemaker, train
 from classifier.errors import ModelDownloadError, TrainingJobError
 from tests.scripts.conftest import load_script
 
@@ -115,6 +115,21 @@ def test_sagemaker_records_the_job_the_training_cli_can_run(bucket) -> None:
     assert args.fix_res and args.frozen_blocks == 12
 
 
+def test_several_instances_start_the_launcher_with_the_same_training_arguments(bucket) -> None:
+    retraining.start(a_job(bucket, instance_count=2))
+    job = describe()
+    spec = job["AlgorithmSpecification"]
+    assert job["ResourceConfig"]["InstanceCount"] == 2
+    assert spec["ContainerEntrypoint"] == ["python3", "-m", "classifier.launch_sagemaker", "--"]
+    assert job["EnableNetworkIsolation"] is True  # the peers still reach each other
+    # What the launcher hands classifier.train: the one-instance job's arguments.
+    one = retraining.training_request(a_job(bucket))["AlgorithmSpecification"]
+    _, train_args = launch_sagemaker.split_argv(
+        spec["ContainerEntrypoint"][3:] + spec["ContainerArguments"]
+    )
+    assert train_args == one["ContainerArguments"]
+
+
 def test_a_completed_job_s_model_is_fetched_into_the_folder(bucket, small_model, tmp_path) -> None:
     put_feedback(bucket)
     put_output(bucket, model_tarball(small_model))
@@ -156,6 +171,7 @@ def test_the_command_line_trains_and_names_the_model_folder(
     assert (out / "card.json").read_bytes() == (small_model / "card.json").read_bytes()
     job = describe()
     assert job["ResourceConfig"]["InstanceType"] == "ml.m7i.4xlarge"
+    assert job["ResourceConfig"]["InstanceCount"] == 1
     assert job["AlgorithmSpecification"]["ContainerArguments"][:2] == [
         "--data",
         "/opt/ml/input/data/train",
@@ -172,6 +188,15 @@ def test_a_dry_run_prints_the_request_and_starts_nothing(bucket, tmp_path, capsy
     )
     listed = boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
     assert name not in [job["TrainingJobName"] for job in listed]
+
+
+def test_the_instance_count_reaches_the_request(bucket, tmp_path, capsys) -> None:
+    assert run(*cli(bucket, tmp_path / "m", "--dry-run", "--instance-count", "3")) == 0
+    request = json.loads(capsys.readouterr().out)
+    assert request["ResourceConfig"]["InstanceCount"] == 3
+    assert (
+        request["AlgorithmSpecification"]["ContainerEntrypoint"][2] == "classifier.launch_sagemaker"
+    )
 
 
 def test_an_image_that_is_not_the_training_variant_draws_a_warning(bucket, tmp_path, capsys):
@@ -271,6 +296,8 @@ def test_the_model_folder_must_be_new(bucket, small_model, tmp_path) -> None:
         ("--epochs", "0"),
         ("--feedback-weight", "-1"),
         ("--max-runtime", "10"),
+        ("--instance-count", "0"),
+        ("--instance-count", "17"),
     ],
     ids=lambda bad: bad[0],
 )
