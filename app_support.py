@@ -220,7 +220,9 @@ def trained_on(training: dict[str, Any]) -> str:
         kind = "people's answers in " if source.get("kind") == "feedback" else ""
         weight = source.get("weight", 1.0)
         weighted = f", each drawn {weight:g}× as often" if weight != 1.0 else ""
-        parts.append(f"{kind}{name} ({source.get('images', '?')} photos{weighted})")
+        images = source.get("images", "?")
+        count = f"{images:,}" if isinstance(images, int) else images
+        parts.append(f"{kind}{name} ({count} photos{weighted})")
     return " + ".join(parts)
 
 

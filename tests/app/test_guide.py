@@ -37,13 +37,13 @@ def test_the_sidebar_names_each_training_source_without_its_bucket() -> None:
     }
     text = trained_on(training)
     assert text == (
-        "food101-64 (55550 photos) + people's answers in feedback (412 photos, each drawn 3× "
+        "food101-64 (55,550 photos) + people's answers in feedback (412 photos, each drawn 3× "
         "as often)"
     )
     assert "private-bucket" not in text
     # Cards written before training recorded its sources name the data folder alone.
     assert trained_on({"data": "../shared/data/food101-64", "images": 55550}) == (
-        "food101-64 (55550 photos)"
+        "food101-64 (55,550 photos)"
     )
 
 
