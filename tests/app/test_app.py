@@ -99,6 +99,7 @@ def test_first_visit_shows_title_inputs_and_model_card(run_app: Run) -> None:
     assert f"Dishes it knows: {len(LABELS)}" in sidebar
     assert "Input: centre square shrunk to 64×64, then" in sidebar  # the default 101-dish model
     assert "Validation accuracy" in sidebar
+    assert "Trained on: food101-64 (55,550 photos)" in sidebar  # no path, the folder name
     assert "offline answers" in sidebar
     # Operator words (environment variables) appear in the sidebar only.
     assert "HF_TOKEN" in sidebar and "LLM_BASE_URL" in sidebar
