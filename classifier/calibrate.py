@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from classifier.artifact import code_version, load_artifact, save_artifact
 from classifier.cli import add_data_arguments, add_option
-from classifier.data import FoodDataset, photo_batches, read_feedback
+from classifier.data import FeedbackPhoto, FoodDataset, photo_batches, read_feedback
 from classifier.errors import DatasetError, ModelArtifactError
 from classifier.food_gate import (
     IMAGENET_FOOD_BLOCK,
@@ -440,12 +440,18 @@ def fit_not_food(
 def feedback_non_food(sources: list[str], cache_dir: Path) -> list[NonFoodImage]:
     """The photos people called "not food" in feedback ``sources`` (folders or ``s3://``
     prefixes), each photo once; photos whose answers disagree are left out as in training."""
+    return people_non_food_images(
+        [photo for source in sources for photo in read_feedback(source, cache_dir).not_food]
+    )
+
+
+def people_non_food_images(photos: list[FeedbackPhoto]) -> list[NonFoodImage]:
+    """Feedback photos people called "not food", as non-food images for calibration."""
     images = []
-    for source in sources:
-        for photo in read_feedback(source, cache_dir).not_food:
-            with Image.open(photo.path) as image:
-                rgb = image.convert("RGB")
-            images.append(NonFoodImage(photo.sha256[:12], PEOPLE_NON_FOOD, rgb))
+    for photo in photos:
+        with Image.open(photo.path) as image:
+            rgb = image.convert("RGB")
+        images.append(NonFoodImage(photo.sha256[:12], PEOPLE_NON_FOOD, rgb))
     return images
 
 

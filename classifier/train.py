@@ -28,6 +28,7 @@ import pickle
 import random
 import time
 from collections.abc import Sized
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -52,11 +53,17 @@ from classifier.calibrate import (
     add_real_photos_argument,
     calibrate,
     collect_outputs,
-    feedback_non_food,
+    people_non_food_images,
     summary,
 )
 from classifier.cli import add_data_arguments, add_option
-from classifier.data import FeedbackDataset, FoodDataset, read_feedback, resolve_data_root
+from classifier.data import (
+    FeedbackDataset,
+    FeedbackPhoto,
+    FoodDataset,
+    read_feedback,
+    resolve_data_root,
+)
 from classifier.distributed import ONE_PROCESS, Launch
 from classifier.errors import DistributedSetupError
 from classifier.metrics import topk_accuracy
@@ -261,11 +268,26 @@ def split_source_weight(text: str) -> tuple[str, float]:
     return head, weight
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """What training reads: ``--data``'s folder and dishes, every training photo with its
+    sampling weight (None without ``--extra-data``), what each source gave (for the card) and
+    the feedback photos people called not food (for calibration)."""
+
+    root: Path
+    classes: list[str]
+    train_set: Dataset
+    sample_weights: list[float] | None
+    sources: list[dict[str, Any]]
+    not_food: list[FeedbackPhoto]
+
+
 def training_sources(
     args: argparse.Namespace, train_set: FoodDataset, transform: Any, cache_dir: Path
-) -> tuple[Dataset, list[float] | None, list[dict[str, Any]]]:
+) -> tuple[Dataset, list[float] | None, list[dict[str, Any]], list[FeedbackPhoto]]:
     """The training photos of ``--data`` and every ``--extra-data`` source, each photo's
-    sampling weight (None without extra sources) and what each source gave, for the card."""
+    sampling weight (None without extra sources), what each source gave, for the card, and
+    the sources' photos people called not food."""
     sources: list[dict[str, Any]] = [
         {
             "source": str(args.data),
@@ -276,9 +298,11 @@ def training_sources(
     ]
     parts: list[Dataset] = [train_set]
     weights = [1.0] * len(train_set)
+    not_food: list[FeedbackPhoto] = []
     for text in args.extra_data:
         uri, weight = split_source_weight(text)
         feedback = read_feedback(uri, cache_dir)
+        not_food += feedback.not_food
         photos = FeedbackDataset(feedback.dishes, train_set.classes, transform)
         sources.append(
             {
@@ -293,8 +317,8 @@ def training_sources(
         parts.append(photos)
         weights += [weight] * len(photos)
     if len(parts) == 1:
-        return train_set, None, sources
-    return ConcatDataset(parts), weights, sources
+        return train_set, None, sources, not_food
+    return ConcatDataset(parts), weights, sources, not_food
 
 
 def build_card(args, classes, train_set, calibration_card, sources=None) -> dict[str, Any]:
@@ -329,27 +353,24 @@ def build_card(args, classes, train_set, calibration_card, sources=None) -> dict
     }
 
 
-def finalize(
-    model, args, classes, train_set, train_root, device, sources, launch=ONE_PROCESS
-) -> dict[str, Any]:
+def finalize(model, args, data: TrainingData, device, launch=ONE_PROCESS) -> dict[str, Any]:
     """Calibrate (temperature, not-food detectors, thresholds) and write the artifact."""
     options = CalibrationOptions.from_args(args)
     real_photos = Path(args.real_photos) if args.real_photos else None
-    feedback = [split_source_weight(text)[0] for text in args.extra_data]
     result = calibrate(
         model,
-        classes,
-        train_root,
+        data.classes,
+        data.root,
         eval_preset(args),
         options,
         device,
         real_photos=real_photos,
-        people_non_food=feedback_non_food(feedback, load_settings().model_cache_dir),
+        people_non_food=people_non_food_images(data.not_food),
     )
-    card = build_card(args, classes, train_set, result.card, sources)
+    card = build_card(args, data.classes, data.train_set, result.card, data.sources)
     if launch.torchrun:
         card["training"]["distributed"] = distributed.describe(launch, args.batch_size, device)
-    labels = {label: readable_label(label) for label in classes}
+    labels = {label: readable_label(label) for label in data.classes}
     model.cpu()
     return save_artifact(Path(args.out), model, result.scorer, labels, card)
 
@@ -496,15 +517,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         return run_training(args, launch, device)
 
 
-def read_training_data(
-    args: argparse.Namespace, transform: Any, cache_dir: Path
-) -> tuple[Path, list[str], Dataset, list[float] | None, list[dict[str, Any]]]:
-    """``--data``'s folder, its dishes, every training photo, each photo's sampling weight (None
-    without ``--extra-data``) and what each source gave."""
+def read_training_data(args: argparse.Namespace, transform: Any, cache_dir: Path) -> TrainingData:
+    """``--data``'s folder and training photos, and every ``--extra-data`` source."""
     root = resolve_data_root(args.data, cache_dir)
     food_train = FoodDataset(root, "train", transform, limit_per_class=args.limit_per_class)
-    train_set, sample_weights, sources = training_sources(args, food_train, transform, cache_dir)
-    return root, food_train.classes, train_set, sample_weights, sources
+    train_set, sample_weights, sources, not_food = training_sources(
+        args, food_train, transform, cache_dir
+    )
+    return TrainingData(root, food_train.classes, train_set, sample_weights, sources, not_food)
 
 
 def run_training(args: argparse.Namespace, launch: Launch, device: torch.device) -> dict[str, Any]:
@@ -515,19 +535,17 @@ def run_training(args: argparse.Namespace, launch: Launch, device: torch.device)
     out.mkdir(parents=True, exist_ok=True)
     cache_dir = load_settings().model_cache_dir
     transform = train_transform(args)
-    root, classes, train_set, sample_weights, sources = distributed.take_turns(
-        lambda: read_training_data(args, transform, cache_dir), launch
-    )
-    model = prepare_model(args, len(classes), device)
+    data = distributed.take_turns(lambda: read_training_data(args, transform, cache_dir), launch)
+    model = prepare_model(args, len(data.classes), device)
     loader = make_loader(
-        train_set, args, shuffle=True, sample_weights=sample_weights, launch=launch
+        data.train_set, args, shuffle=True, sample_weights=data.sample_weights, launch=launch
     )
     optimizer, scheduler = make_optimizer(model, args, args.epochs * len(loader))
     trained = distributed.wrap(model, launch, device)
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     start_epoch = resume(out, args, model, optimizer, scheduler, loader, launch)
     val_set = FoodDataset(
-        root, args.val_split, eval_preset(args), limit_per_class=args.limit_per_class
+        data.root, args.val_split, eval_preset(args), limit_per_class=args.limit_per_class
     )
     val_loader = make_loader(val_set, args, shuffle=False)
     for epoch in range(start_epoch, args.epochs):
@@ -540,13 +558,13 @@ def run_training(args: argparse.Namespace, launch: Launch, device: torch.device)
             logits, _, targets = collect_outputs(model, val_loader, device, "val")
             report_epoch(epoch, loss, logits, targets, args, started)
             save_checkpoint(
-                out, epoch, args, classes, model, optimizer, scheduler, loader, rng_of_ranks
+                out, epoch, args, data.classes, model, optimizer, scheduler, loader, rng_of_ranks
             )
         distributed.barrier(launch)
 
     card: dict[str, Any] = {}
     if launch.is_main:
-        card = finalize(model, args, classes, train_set, root, device, sources, launch)
+        card = finalize(model, args, data, device, launch)
         print(summary(out, card))
     return distributed.from_main(card, launch)
 
